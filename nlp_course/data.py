@@ -1,0 +1,334 @@
+"""Where the course's text comes from: the Hub, a local file or folder, or the course's own files.
+
+Every loader returns a `datasets` object, whichever the source, so a notebook's code does not
+change between the ``toy`` profile (offline, files in ``data/``) and the ``colab`` profile (Hub).
+
+- ``load_corpus(source)``: unlabelled text, one document per row, in a ``text`` column.
+- ``load_labelled(source)``: a ``DatasetDict`` with ``text`` and ``label`` (a ``ClassLabel``).
+- ``python_code_corpus()``: the ``.py`` files of the running interpreter's standard library, a real
+  code corpus with no download (CodeParrot's stand-in at toy scale).
+
+A ``source`` is resolved in this order: a course name (``"corpus_es"``, ``"reviews_es"``,
+``"reviews_en"``); an existing local path; something that looks like a path (an extension or a
+leading ``./``, ``/``, ``~``) but does not exist, which is an error; otherwise a Hub id. A Hub id
+with no network fails at once with a message naming the alternatives, rather than retrying for
+half a minute.
+
+Taught in: 01_nlp_concepts (the Spanish corpus) and used by every later notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import datasets
+
+SUPPORTED_FORMATS = {
+    ".txt": "text",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+SPLIT_NAMES = ("train", "validation", "test")
+DATA_ENV_VAR = "NLP_COURSE_DATA"
+
+
+class HubUnavailableError(ConnectionError):
+    """The Hugging Face Hub cannot be reached (no network, or offline mode is on)."""
+
+
+class DataSourceError(ValueError):
+    """A data source that cannot be used as given: the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class CourseDataset:
+    path: str  # relative to data/
+    kind: str  # "corpus" or "labelled"
+    description: str
+
+
+COURSE_DATASETS: dict[str, CourseDataset] = {
+    "corpus_es": CourseDataset(
+        "corpus_es.txt",
+        "corpus",
+        "Spanish prose on varied topics, one sentence per line, a blank line between documents",
+    ),
+    "reviews_es": CourseDataset("reviews_es", "labelled", "short Spanish reviews, positive/negative"),
+    "reviews_en": CourseDataset("reviews_en", "labelled", "short English reviews, positive/negative"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Where things are
+# --------------------------------------------------------------------------------------------
+def data_dir() -> Path:
+    """The course's ``data/`` folder: ``$NLP_COURSE_DATA``, else the one beside this package."""
+    candidates = []
+    if os.environ.get(DATA_ENV_VAR):
+        candidates.append(Path(os.environ[DATA_ENV_VAR]).expanduser())
+    candidates += [Path(__file__).resolve().parent.parent / "data", Path.cwd() / "data", Path.cwd().parent / "data"]
+    for path in candidates:
+        if (path / "README.md").is_file():
+            return path
+    raise DataSourceError(
+        "The course's data/ folder was not found (looked in: "
+        + ", ".join(str(p) for p in candidates)
+        + "). Install the course from a clone of its repository (pip install -e .), "
+        f"or set {DATA_ENV_VAR} to the data/ folder of a clone."
+    )
+
+
+def hub_available(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub can be reached now, decided in at most ``timeout`` seconds.
+
+    Offline mode (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``) counts as unreachable.
+    """
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_message(hub_id: str, what: str) -> str:
+    course = ", ".join(repr(k) for k, v in COURSE_DATASETS.items() if v.kind == what)
+    return (
+        f"Cannot load {hub_id!r} from the Hugging Face Hub: it is not reachable from here "
+        "(no network, or HF_HUB_OFFLINE=1). Offline, use the toy profile "
+        "(nlp_course.get_profile('toy') or NLP_COURSE_PROFILE=toy), which reads the course's own "
+        f"files ({course}), or pass a local file or folder ({', '.join(SUPPORTED_FORMATS)})."
+    )
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).suffix.lower() in SUPPORTED_FORMATS or "\\" in source
+
+
+def _resolve(source: str | os.PathLike, what: str) -> tuple[str, object]:
+    """Classify a source as ("course", CourseDataset), ("local", Path) or ("hub", id)."""
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str) or not source.strip():
+        raise DataSourceError(f"A data source must be a non-empty string or path, not {source!r}.")
+    if source in COURSE_DATASETS:
+        entry = COURSE_DATASETS[source]
+        if entry.kind != what:
+            others = [k for k, v in COURSE_DATASETS.items() if v.kind == what]
+            raise DataSourceError(f"{source!r} is a {entry.kind} dataset, not a {what} one; use one of {others}.")
+        return "course", entry
+    path = Path(source).expanduser()
+    if path.exists():
+        return "local", path
+    if _looks_like_path(source):
+        raise FileNotFoundError(
+            f"No such file or folder: {source!r}. Check the path (it is relative to {Path.cwd()}), "
+            f"or use a course dataset: {', '.join(COURSE_DATASETS)}."
+        )
+    return "hub", source
+
+
+def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
+    """The `datasets` builder name and ``{split: [files]}`` for a local file or folder."""
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_FORMATS)
+        if not files:
+            raise DataSourceError(
+                f"The folder {str(path)!r} holds no file of a supported format ({', '.join(SUPPORTED_FORMATS)})."
+            )
+    builders = {SUPPORTED_FORMATS.get(p.suffix.lower()) for p in files}
+    if None in builders:
+        raise DataSourceError(
+            f"Unsupported file format {files[0].suffix!r} ({files[0].name}). "
+            f"Supported: {', '.join(SUPPORTED_FORMATS)}; convert the file or save it with one of these extensions."
+        )
+    if len(builders) > 1:
+        raise DataSourceError(f"The folder {str(path)!r} mixes formats {sorted(builders)}; keep one format per folder.")
+    empty = [p.name for p in files if p.stat().st_size == 0]
+    if empty:
+        raise DataSourceError(f"Empty file(s): {', '.join(empty)}. Remove them or fill them with data.")
+    # Split names come from the file names (train.csv, validation.csv, test.csv), as on the Hub.
+    by_split: dict[str, list[str]] = {}
+    for p in files:
+        split = next((s for s in SPLIT_NAMES if p.stem.lower().startswith(s)), None)
+        if split is None and p.stem.lower() in {"valid", "dev", "val"}:
+            split = "validation"
+        by_split.setdefault(split or "train", []).append(str(p))
+    return builders.pop(), by_split
+
+
+def _load_local(path: Path, streaming: bool, sample_by: str):
+    builder, files = _local_data_files(path)
+    kwargs = {"sample_by": sample_by} if builder == "text" else {}
+    loaded = datasets.load_dataset(builder, data_files=files, streaming=streaming, **kwargs)
+    # `datasets` sorts splits by name; give them back in the usual train, validation, test order.
+    return type(loaded)({name: loaded[name] for name in SPLIT_NAMES if name in loaded})
+
+
+def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
+    if not hub_available():
+        raise HubUnavailableError(_offline_message(hub_id, what))
+    return datasets.load_dataset(hub_id, config, streaming=streaming)
+
+
+def _check_column(ds, column: str, role: str, source: str) -> None:
+    names = ds.column_names if not isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)) else (
+        next(iter(ds.values())).column_names
+    )
+    if names is not None and column not in names:
+        raise DataSourceError(
+            f"{source!r} has no column {column!r} for the {role}; its columns are {names}. "
+            f"Pass {role}_column='<one of them>'."
+        )
+
+
+def _rename_columns(ds, mapping: dict[str, str]):
+    """Rename ``{old: new}`` columns, first dropping any other column already called ``new``."""
+    mapping = {old: new for old, new in mapping.items() if old != new}
+    if not mapping:
+        return ds
+    clashes = [new for new in mapping.values() if new in (ds.column_names or []) and new not in mapping]
+    return ds.remove_columns(clashes).rename_columns(mapping)
+
+
+# --------------------------------------------------------------------------------------------
+# Public loaders
+# --------------------------------------------------------------------------------------------
+def load_corpus(
+    source: str | os.PathLike = "corpus_es",
+    *,
+    config: str | None = None,
+    split: str = "train",
+    text_column: str = "text",
+    streaming: bool = False,
+    max_documents: int | None = None,
+    sample_by: str = "paragraph",
+):
+    """Load unlabelled text as a `datasets.Dataset` (``IterableDataset`` when streaming).
+
+    Each row is a document in a ``text`` column. Plain-text files are read in the ELECTRA format by
+    default (``sample_by="paragraph"``: a blank line ends a document); pass ``sample_by="line"``
+    for one document per line. csv, json/jsonl and parquet files need a ``text_column``.
+    """
+    kind, target = _resolve(source, "corpus")
+    if kind == "course":
+        ds = _load_local(data_dir() / target.path, streaming, sample_by)
+    elif kind == "local":
+        ds = _load_local(target, streaming, sample_by)
+    else:
+        ds = _load_hub(target, config, streaming, "corpus")
+    if split not in ds:
+        raise DataSourceError(f"{str(source)!r} has no split {split!r}; its splits are {list(ds)}.")
+    ds = ds[split]
+    _check_column(ds, text_column, "text", str(source))
+    ds = _rename_columns(ds, {text_column: "text"})
+    if kind != "hub":  # our own readers: strip the trailing newline paragraphs keep, drop blanks
+        ds = ds.map(lambda b: {"text": [t.strip() for t in b["text"]]}, batched=True)
+        ds = ds.filter(lambda b: [bool(t) for t in b["text"]], batched=True)
+    if max_documents is not None:
+        ds = ds.take(max_documents) if streaming else ds.select(range(min(max_documents, len(ds))))
+    return ds
+
+
+def load_labelled(
+    source: str | os.PathLike = "reviews_es",
+    *,
+    config: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> datasets.DatasetDict:
+    """Load a labelled text dataset as a ``DatasetDict`` with ``text`` and ``label`` columns.
+
+    String labels become a ``ClassLabel`` (names sorted alphabetically), so a model gets integer
+    ids and ``features["label"].names`` gives them back. Splits come from file names
+    (``train.*``, ``validation.*``, ``test.*``) or from the Hub dataset.
+    """
+    kind, target = _resolve(source, "labelled")
+    if kind == "course":
+        dd = _load_local(data_dir() / target.path, False, "line")
+    elif kind == "local":
+        dd = _load_local(target, False, "line")
+    else:
+        dd = _load_hub(target, config, False, "labelled")
+    for column, role in ((text_column, "text"), (label_column, "label")):
+        _check_column(dd, column, role, str(source))
+    dd = datasets.DatasetDict(
+        {split: _rename_columns(ds, {text_column: "text", label_column: "label"}) for split, ds in dd.items()}
+    )
+    label_feature = dd[next(iter(dd))].features["label"]
+    if not isinstance(label_feature, datasets.ClassLabel):
+        dd = dd.class_encode_column("label")
+    return dd
+
+
+def course_file(name: str) -> Path:
+    """Path of a course dataset's file or folder in ``data/`` (``course_file("corpus_es")``)."""
+    if name not in COURSE_DATASETS:
+        raise DataSourceError(f"Unknown course dataset {name!r}; choose from {list(COURSE_DATASETS)}.")
+    return data_dir() / COURSE_DATASETS[name].path
+
+
+# --------------------------------------------------------------------------------------------
+# Python code from the running interpreter
+# --------------------------------------------------------------------------------------------
+def stdlib_dir() -> Path:
+    """The folder of the running interpreter's standard library (``.../lib/python3.X``)."""
+    return Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+_SKIP_DIRS = {"site-packages", "dist-packages", "__pycache__"}
+_TEST_DIRS = {"test", "tests", "idle_test"}
+
+
+def iter_python_files(include_tests: bool = False) -> Iterator[tuple[str, str]]:
+    """Yield ``(relative_path, source)`` for each ``.py`` file of the standard library, sorted.
+
+    Installed third-party packages (site-packages) are never included, and files that are not
+    valid UTF-8 (a few test fixtures are, on purpose) are skipped.
+    """
+    root = stdlib_dir()
+    for path in sorted(root.rglob("*.py")):
+        parts = set(path.relative_to(root).parts[:-1])
+        if parts & _SKIP_DIRS or (not include_tests and parts & _TEST_DIRS):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        yield path.relative_to(root).as_posix(), text
+
+
+def python_code_corpus(max_files: int | None = None, include_tests: bool = False) -> datasets.Dataset:
+    """The standard library's Python files as a ``Dataset`` with ``path``, ``content`` and ``size``.
+
+    Column names follow CodeParrot's datasets on the Hub, so code written for one works on the other.
+    """
+    rows: dict[str, list] = {"path": [], "content": [], "size": []}
+    for i, (rel, text) in enumerate(iter_python_files(include_tests)):
+        if max_files is not None and i >= max_files:
+            break
+        rows["path"].append(rel)
+        rows["content"].append(text)
+        rows["size"].append(len(text.encode("utf-8")))
+    if not rows["path"]:
+        raise DataSourceError(
+            f"No Python source files found under {stdlib_dir()} (this interpreter, {sys.executable}, "
+            "may ship only compiled files). Use the colab profile's Hub code dataset or a local folder of .py files."
+        )
+    return datasets.Dataset.from_dict(rows)

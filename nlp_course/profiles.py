@@ -1,0 +1,190 @@
+"""Scale profiles: one switch that sets how big everything in the course is.
+
+A profile is a small, printable record, in the spirit of nanoGPT's config files: a dozen numbers and
+names that every notebook reads in its knobs cell. The same code then runs at three scales:
+
+- ``toy``: any CPU, offline. Data from the course's own files in ``data/`` and Python code from the
+  interpreter's standard library. Each notebook well under two minutes on two cores; CI uses it.
+- ``colab``: one T4-class GPU (16 GB, fp16 because a T4 has no bf16), online. Hub datasets,
+  streamed where large. ELECTRA-small / GPT-2-small sized models.
+- ``full``: several GPUs launched with ``accelerate launch`` or ``torchrun``. Paper-sized settings.
+
+Taught in: 01_nlp_concepts (set-up and knobs cells).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+ENV_VAR = "NLP_COURSE_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that changes with the scale of a run. Print it to see it as a table."""
+
+    name: str
+    description: str
+    # Data: a course name (files in data/), a local path, or a Hub id ("owner/name").
+    corpus_es: str
+    corpus_es_config: str | None
+    reviews_es: str
+    reviews_es_config: str | None
+    reviews_en: str
+    code_corpus: str  # "stdlib" = Python files of the running interpreter
+    streaming: bool  # stream Hub datasets instead of downloading them whole
+    max_documents: int | None  # cap on documents read from a corpus (None: all)
+    # Tokenizers
+    vocab_size: int
+    code_vocab_size: int
+    # Models (encoder and decoder sizes used by the pretraining chapters)
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    seq_length: int
+    # Training
+    batch_size: int
+    grad_accumulation: int
+    max_steps: int
+    learning_rate: float
+    eval_steps: int
+    # Filled in by setup_notebook() from the machine actually running the code
+    device: str = "cpu"
+    precision: str = "fp32"  # "fp32", "fp16" or "bf16"
+
+    @property
+    def fp16(self) -> bool:
+        """For ``TrainingArguments(fp16=...)``."""
+        return self.precision == "fp16"
+
+    @property
+    def bf16(self) -> bool:
+        """For ``TrainingArguments(bf16=...)``."""
+        return self.precision == "bf16"
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.grad_accumulation * self.seq_length
+
+    def as_rows(self) -> list[tuple[str, str]]:
+        return [(f.name, repr(getattr(self, f.name))) for f in dataclasses.fields(self)]
+
+    def __str__(self) -> str:
+        rows = self.as_rows()
+        width = max(len(k) for k, _ in rows)
+        return "\n".join([f"Profile {self.name!r}"] + [f"  {k:<{width}}  {v}" for k, v in rows])
+
+
+PROFILES: dict[str, Profile] = {
+    "toy": Profile(
+        name="toy",
+        description="any CPU, offline, course files in data/ and the standard library; about a minute a notebook",
+        corpus_es="corpus_es",
+        corpus_es_config=None,
+        reviews_es="reviews_es",
+        reviews_es_config=None,
+        reviews_en="reviews_en",
+        code_corpus="stdlib",
+        streaming=False,
+        max_documents=None,
+        vocab_size=2_000,
+        code_vocab_size=4_000,
+        hidden_size=128,
+        num_layers=2,
+        num_heads=2,
+        seq_length=128,
+        batch_size=16,
+        grad_accumulation=1,
+        max_steps=120,
+        learning_rate=1e-3,
+        eval_steps=40,
+    ),
+    "colab": Profile(
+        name="colab",
+        description="one T4-class GPU (16 GB, fp16), Hub datasets streamed; about 45 min per pretraining notebook",
+        corpus_es="wikimedia/wikipedia",
+        corpus_es_config="20231101.es",
+        reviews_es="cardiffnlp/tweet_sentiment_multilingual",
+        reviews_es_config="spanish",
+        reviews_en="cornell-movie-review-data/rotten_tomatoes",
+        code_corpus="codeparrot/codeparrot-clean-valid",
+        streaming=True,
+        max_documents=200_000,
+        vocab_size=32_000,
+        code_vocab_size=32_768,
+        hidden_size=256,  # ELECTRA-small / a small GPT-2
+        num_layers=12,
+        num_heads=4,
+        seq_length=256,
+        batch_size=32,
+        grad_accumulation=4,
+        max_steps=5_000,
+        learning_rate=5e-4,
+        eval_steps=500,
+    ),
+    "full": Profile(
+        name="full",
+        description="several GPUs with accelerate launch or torchrun; paper-sized settings, hours to days",
+        corpus_es="wikimedia/wikipedia",
+        corpus_es_config="20231101.es",
+        reviews_es="cardiffnlp/tweet_sentiment_multilingual",
+        reviews_es_config="spanish",
+        reviews_en="cornell-movie-review-data/rotten_tomatoes",
+        code_corpus="codeparrot/codeparrot-clean",
+        streaming=True,
+        max_documents=None,
+        vocab_size=50_265,  # RoBERTa / BERTIN
+        code_vocab_size=32_768,  # CodeParrot
+        hidden_size=768,
+        num_layers=12,
+        num_heads=12,
+        seq_length=512,
+        batch_size=64,
+        grad_accumulation=8,
+        max_steps=100_000,
+        learning_rate=3e-4,  # the slide's run_mlm value
+        eval_steps=2_500,
+    ),
+}
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not one of PROFILES."""
+
+
+def detect_profile_name() -> str:
+    """``colab`` when a CUDA GPU and the Hub are both reachable, else ``toy``.
+
+    ``full`` is never chosen automatically: a run of hours should be asked for by name.
+    """
+    import torch
+
+    from nlp_course.data import hub_available
+
+    if torch.cuda.is_available() and hub_available():
+        return "colab"
+    return "toy"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile to use: the argument, else ``$NLP_COURSE_PROFILE``, else detection.
+
+    >>> get_profile("toy").name
+    'toy'
+    """
+    source = "argument"
+    if name is None:
+        name = os.environ.get(ENV_VAR) or None
+        source = f"${ENV_VAR}"
+    if name is None:
+        return PROFILES[detect_profile_name()]
+    key = name.strip().lower()
+    if key not in PROFILES:
+        valid = ", ".join(repr(k) for k in PROFILES)
+        raise UnknownProfileError(
+            f"Unknown profile {name!r} (from the {source}). Valid profiles: {valid}. "
+            f"Use get_profile('toy') or set {ENV_VAR}=toy for a CPU with no network."
+        )
+    return PROFILES[key]

@@ -1,0 +1,83 @@
+import random
+
+import pytest
+import torch
+
+import nlp_course
+from nlp_course import runtime
+from nlp_course.runtime import choose_precision
+
+
+@pytest.mark.parametrize(
+    "device, capability, expected",
+    [
+        ("cuda", (7, 5), "fp16"),  # T4: no bf16
+        ("cuda", (7, 0), "fp16"),  # V100
+        ("cuda", (8, 0), "bf16"),  # A100
+        ("cuda", (8, 9), "bf16"),  # L4
+        ("cuda", (9, 0), "bf16"),  # H100
+        ("mps", None, "fp32"),
+        ("cpu", None, "fp32"),
+    ],
+)
+def test_precision_follows_the_hardware(device, capability, expected):
+    assert choose_precision(device, capability) == expected
+
+
+def test_precision_errors():
+    with pytest.raises(ValueError, match="compute capability"):
+        choose_precision("cuda")
+    with pytest.raises(ValueError, match="Unknown device"):
+        choose_precision("tpu")
+
+
+def test_detect_device_on_a_t4(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (7, 5))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    info = runtime.detect_device()
+    assert (info.device, info.precision) == ("cuda", "fp16")
+    assert "Tesla T4" in info.name
+
+
+def test_detect_device_on_apple(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runtime.detect_device() == nlp_course.DeviceInfo("mps", "fp32", "Apple MPS")
+
+
+def test_detect_device_here_is_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    info = runtime.detect_device()
+    assert (info.device, info.precision) == ("cpu", "fp32")
+
+
+def test_setup_notebook_returns_profile_with_device_and_prints_summary(capsys, offline, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    profile = nlp_course.setup_notebook("toy", seed=7)
+    out = capsys.readouterr().out
+    assert profile.name == "toy" and profile.device in {"cpu", "mps"}
+    assert not profile.fp16 and not profile.bf16
+    for word in ("torch", "transformers", "datasets", "tokenizers", "device", "precision", "toy", "offline"):
+        assert word in out
+
+
+def test_setup_notebook_seeds_everything(offline):
+    nlp_course.setup_notebook("toy", seed=123, show=False)
+    first = (random.random(), torch.rand(3))
+    nlp_course.setup_notebook("toy", seed=123, show=False)
+    second = (random.random(), torch.rand(3))
+    assert first[0] == second[0] and torch.equal(first[1], second[1])
+
+
+def test_setup_notebook_fp16_profile_on_a_t4(monkeypatch, offline):
+    monkeypatch.setattr(runtime, "detect_device", lambda: nlp_course.DeviceInfo("cuda", "fp16", "Tesla T4"))
+    profile = nlp_course.setup_notebook("colab", show=False)
+    assert profile.fp16 and not profile.bf16 and profile.device == "cuda"
+
+
+def test_setup_notebook_rejects_unknown_profile():
+    with pytest.raises(nlp_course.UnknownProfileError):
+        nlp_course.setup_notebook("enormous", show=False)
