@@ -1,0 +1,44 @@
+"""The three places dependencies are written agree, and torch is never pinned where Colab reads."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import nlp_course
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def requirement_lines(text):
+    return {line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()}
+
+
+def test_requirements_environment_and_pyproject_agree():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = set(pyproject["project"]["dependencies"]) | set(pyproject["project"]["optional-dependencies"]["dev"])
+    requirements = requirement_lines((ROOT / "requirements.txt").read_text())
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    conda_pip = set(pip_section) - {"-e ."}
+    assert requirements == declared
+    assert conda_pip == declared
+
+
+def test_torch_is_not_a_dependency_colab_would_reinstall():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for spec in list(pyproject["project"]["dependencies"]) + sorted(requirement_lines((ROOT / "requirements.txt").read_text())):
+        assert not re.match(r"^torch\b", spec), spec
+
+
+def test_repository_url_is_written_once_and_agreed():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["urls"]["Homepage"] == nlp_course.REPO_URL
+    assert nlp_course.REPO_URL in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "<!-- test-command -->" in readme and "<!-- test-command -->" in ci

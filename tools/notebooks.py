@@ -1,0 +1,90 @@
+"""Maintainers' tool for the course notebooks.
+
+    python tools/notebooks.py execute notebooks/*.ipynb   # run each at toy scale, offline; copies with
+                                                         # outputs go to outputs/notebooks/, times printed
+    python tools/notebooks.py run notebooks/01_nlp_concepts.ipynb   # execute in place, then clean
+    python tools/notebooks.py clean notebooks/*.ipynb                # only clean
+
+Cleaning removes every output and execution count, except in cells marked ``# NBVAL_CHECK_OUTPUT``:
+those keep the outputs of the last run, which nbval then compares on every test run. Run ``run``
+after changing such a cell, and commit the result. tests/test_notebooks_clean.py fails on anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+MARK = "NBVAL_CHECK_OUTPUT"
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        if MARK in cell.source:
+            # keep only deterministic text, never images or widgets
+            cell.outputs = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"]
+        else:
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def execute(path: Path, timeout: int = 900) -> tuple[nbformat.NotebookNode, float]:
+    """Run a notebook top to bottom in its own folder; the profile is toy unless set otherwise."""
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("NLP_COURSE_PROFILE", "toy")
+    if os.environ["NLP_COURSE_PROFILE"] == "toy":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb, time.perf_counter() - start
+
+
+def run(path: Path) -> float:
+    nb, seconds = execute(path)
+    nbformat.write(clean(nb), path)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["execute", "run", "clean"])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("outputs/notebooks"), help="where execute writes copies")
+    args = parser.parse_args(argv)
+    if args.command == "execute":
+        from nbclient.exceptions import CellExecutionError
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        failed = []
+        for path in sorted(args.notebooks):
+            try:
+                nb, seconds = execute(path)
+            except CellExecutionError as err:
+                failed.append(path.name)
+                print(f"{path.name:<40} FAILED\n{err}")
+                continue
+            nbformat.write(nb, args.out / path.name)
+            print(f"{path.name:<40} {seconds:6.1f} s   ({os.environ['NLP_COURSE_PROFILE']} profile)")
+        print(f"executed copies with outputs: {args.out}/" + (f"; failed: {', '.join(failed)}" if failed else ""))
+        return 1 if failed else 0
+    for path in args.notebooks:
+        if args.command == "run":
+            print(f"{path}: executed in {run(path):.1f} s, outputs cleaned")
+        else:
+            nbformat.write(clean(nbformat.read(path, as_version=4)), path)
+            print(f"{path}: cleaned")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
