@@ -19,10 +19,13 @@ Taught in: 01_nlp_concepts (the Spanish corpus) and used by every later notebook
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import socket
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +80,7 @@ def data_dir() -> Path:
         candidates.append(Path(os.environ[DATA_ENV_VAR]).expanduser())
     candidates += [Path(__file__).resolve().parent.parent / "data", Path.cwd() / "data", Path.cwd().parent / "data"]
     for path in candidates:
-        if (path / "README.md").is_file():
+        if (path / "README.md").is_file() and (path / COURSE_DATASETS["corpus_es"].path).is_file():
             return path
     raise DataSourceError(
         "The course's data/ folder was not found (looked in: "
@@ -95,18 +98,29 @@ def hub_available(timeout: float = 2.0) -> bool:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
             return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    target = (endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy and endpoint.scheme == "https":  # behind a proxy, being able to reach it is what counts
+        proxy_url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        target = (proxy_url.hostname, proxy_url.port or 80)
+    result: list[bool] = []
+
+    def connect() -> None:  # DNS lookups ignore socket timeouts: run in a thread we can stop waiting for
+        try:
+            with socket.create_connection(target, timeout=timeout):
+                result.append(True)
+        except (OSError, TypeError):
+            result.append(False)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result and result[0])
 
 
 def _offline_message(hub_id: str, what: str) -> str:
-    course = ", ".join(repr(k) for k, v in COURSE_DATASETS.items() if v.kind == what)
+    course = ", ".join(repr(k) for k, v in COURSE_DATASETS.items() if v.kind == what) or "'stdlib'"
     return (
         f"Cannot load {hub_id!r} from the Hugging Face Hub: it is not reachable from here "
         "(no network, or HF_HUB_OFFLINE=1). Offline, use the toy profile "
@@ -116,7 +130,17 @@ def _offline_message(hub_id: str, what: str) -> str:
 
 
 def _looks_like_path(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or Path(source).suffix.lower() in SUPPORTED_FORMATS or "\\" in source
+    """A string meant as a local path, even if it does not exist: a Hub id is ``name`` or ``owner/name``."""
+    first = source.replace("\\", "/").split("/")[0]
+    return (
+        source.startswith((".", "/", "~"))
+        or source.endswith(("/", "\\"))
+        or "\\" in source
+        or source.count("/") > 1
+        or re.match(r"^[A-Za-z]:[\\/]", source) is not None  # C:\ or C:/
+        or Path(source).suffix.lower() in SUPPORTED_FORMATS
+        or ("/" in source and Path(first).is_dir())  # data/my_corpus, where data/ exists here
+    )
 
 
 def _resolve(source: str | os.PathLike, what: str) -> tuple[str, object]:
@@ -142,12 +166,35 @@ def _resolve(source: str | os.PathLike, what: str) -> tuple[str, object]:
     return "hub", source
 
 
+_SPLIT_ALIASES = {
+    "train": "train", "training": "train",
+    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
+    "test": "test", "testing": "test",
+}
+_SPLIT_RE = re.compile(r"^(" + "|".join(_SPLIT_ALIASES) + r")([-_.].*)?$")
+
+
+def _split_of(path: Path, root: Path) -> str:
+    """The split a file belongs to, from its name or a folder name (train.csv, test/part-0.parquet)."""
+    for part in [path.stem, *reversed(path.relative_to(root).parts[:-1])]:
+        match = _SPLIT_RE.match(part.lower())
+        if match:
+            return _SPLIT_ALIASES[match.group(1)]
+    return "train"
+
+
 def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
     """The `datasets` builder name and ``{split: [files]}`` for a local file or folder."""
+    if not path.exists():
+        raise FileNotFoundError(f"No such file or folder: {str(path)!r}.")
     if path.is_file():
         files = [path]
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_FORMATS)
+        files = sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in SUPPORTED_FORMATS
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)  # .ipynb_checkpoints/ ...
+        )
         if not files:
             raise DataSourceError(
                 f"The folder {str(path)!r} holds no file of a supported format ({', '.join(SUPPORTED_FORMATS)})."
@@ -160,23 +207,28 @@ def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
         )
     if len(builders) > 1:
         raise DataSourceError(f"The folder {str(path)!r} mixes formats {sorted(builders)}; keep one format per folder.")
-    empty = [p.name for p in files if p.stat().st_size == 0]
+    empty = [p.name for p in files if p.stat().st_size == 0 or not p.read_bytes()[:65536].strip()]
     if empty:
         raise DataSourceError(f"Empty file(s): {', '.join(empty)}. Remove them or fill them with data.")
-    # Split names come from the file names (train.csv, validation.csv, test.csv), as on the Hub.
+    if path.is_file():  # a file given by name is the training data, whatever it is called
+        return builders.pop(), {"train": [str(path)]}
     by_split: dict[str, list[str]] = {}
     for p in files:
-        split = next((s for s in SPLIT_NAMES if p.stem.lower().startswith(s)), None)
-        if split is None and p.stem.lower() in {"valid", "dev", "val"}:
-            split = "validation"
-        by_split.setdefault(split or "train", []).append(str(p))
+        by_split.setdefault(_split_of(p, path), []).append(str(p))
     return builders.pop(), by_split
 
 
 def _load_local(path: Path, streaming: bool, sample_by: str):
     builder, files = _local_data_files(path)
     kwargs = {"sample_by": sample_by} if builder == "text" else {}
-    loaded = datasets.load_dataset(builder, data_files=files, streaming=streaming, **kwargs)
+    try:
+        loaded = datasets.load_dataset(builder, data_files=files, streaming=streaming, **kwargs)
+    except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
+        cause = err.__cause__ or err
+        raise DataSourceError(
+            f"Could not read {str(path)!r} as {builder}: {type(cause).__name__}: {str(cause)[:300]}. "
+            "Check that the files are well formed and that all files of a folder have the same columns."
+        ) from err
     # `datasets` sorts splits by name; give them back in the usual train, validation, test order.
     return type(loaded)({name: loaded[name] for name in SPLIT_NAMES if name in loaded})
 
@@ -187,15 +239,31 @@ def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
     return datasets.load_dataset(hub_id, config, streaming=streaming)
 
 
+def _splits(ds) -> list:
+    return list(ds.values()) if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)) else [ds]
+
+
 def _check_column(ds, column: str, role: str, source: str) -> None:
-    names = ds.column_names if not isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)) else (
-        next(iter(ds.values())).column_names
-    )
-    if names is not None and column not in names:
-        raise DataSourceError(
-            f"{source!r} has no column {column!r} for the {role}; its columns are {names}. "
-            f"Pass {role}_column='<one of them>'."
-        )
+    for part in _splits(ds):
+        names = part.column_names
+        if names is not None and column not in names:
+            raise DataSourceError(
+                f"{source!r} has no column {column!r} for the {role}; its columns are {names}. "
+                f"Pass {role}_column='<one of them>'."
+            )
+
+
+def _check_text(ds, source: str) -> None:
+    """The text column holds strings, with no missing values (map-style datasets only)."""
+    for part in _splits(ds):
+        if not isinstance(part, datasets.Dataset):
+            continue
+        feature = part.features["text"]
+        if not (isinstance(feature, datasets.Value) and feature.dtype in {"string", "large_string"}):
+            raise DataSourceError(f"The text column of {source!r} holds {feature}, not strings; pick the column with the text.")
+        missing = sum(t is None for t in part["text"])
+        if missing:
+            raise DataSourceError(f"{missing} row(s) of {source!r} have no text; fill or remove them.")
 
 
 def _rename_columns(ds, mapping: dict[str, str]):
@@ -226,6 +294,8 @@ def load_corpus(
     default (``sample_by="paragraph"``: a blank line ends a document); pass ``sample_by="line"``
     for one document per line. csv, json/jsonl and parquet files need a ``text_column``.
     """
+    if max_documents is not None and (not isinstance(max_documents, int) or max_documents < 1):
+        raise DataSourceError(f"max_documents must be a positive integer or None, not {max_documents!r}.")
     kind, target = _resolve(source, "corpus")
     if kind == "course":
         ds = _load_local(data_dir() / target.path, streaming, sample_by)
@@ -239,8 +309,11 @@ def load_corpus(
     _check_column(ds, text_column, "text", str(source))
     ds = _rename_columns(ds, {text_column: "text"})
     if kind != "hub":  # our own readers: strip the trailing newline paragraphs keep, drop blanks
+        _check_text(ds, str(source))
         ds = ds.map(lambda b: {"text": [t.strip() for t in b["text"]]}, batched=True)
         ds = ds.filter(lambda b: [bool(t) for t in b["text"]], batched=True)
+        if isinstance(ds, datasets.Dataset) and ds.num_rows == 0:
+            raise DataSourceError(f"{str(source)!r} holds no text (every row is empty).")
     if max_documents is not None:
         ds = ds.take(max_documents) if streaming else ds.select(range(min(max_documents, len(ds))))
     return ds
@@ -259,6 +332,8 @@ def load_labelled(
     ids and ``features["label"].names`` gives them back. Splits come from file names
     (``train.*``, ``validation.*``, ``test.*``) or from the Hub dataset.
     """
+    if text_column == label_column:
+        raise DataSourceError(f"text_column and label_column are both {text_column!r}; they must be two columns.")
     kind, target = _resolve(source, "labelled")
     if kind == "course":
         dd = _load_local(data_dir() / target.path, False, "line")
@@ -271,10 +346,38 @@ def load_labelled(
     dd = datasets.DatasetDict(
         {split: _rename_columns(ds, {text_column: "text", label_column: "label"}) for split, ds in dd.items()}
     )
-    label_feature = dd[next(iter(dd))].features["label"]
-    if not isinstance(label_feature, datasets.ClassLabel):
-        dd = dd.class_encode_column("label")
-    return dd
+    _check_text(dd, str(source))
+    return _encode_labels(dd, str(source))
+
+
+def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDict:
+    """One ``ClassLabel`` shared by every split, so a label has the same id in train and test.
+
+    Strings are sorted alphabetically. Integers already numbered 0..n-1 keep their values; other
+    integers (star ratings 1 to 5, say) are renumbered in increasing order, with the original
+    values as names.
+    """
+    features = [ds.features["label"] for ds in dd.values()]
+    if all(isinstance(f, datasets.ClassLabel) for f in features) and len({tuple(f.names) for f in features}) == 1:
+        return dd
+    values = set()
+    for split, ds in dd.items():
+        column = ds["label"]
+        if any(v is None for v in column):
+            raise DataSourceError(f"Some rows of the {split!r} split of {source!r} have no label; fill or remove them.")
+        values.update(column)
+    if all(isinstance(v, bool) for v in values) or not all(isinstance(v, (int, str)) for v in values):
+        raise DataSourceError(f"Labels of {source!r} must be strings or integers, got {sorted(map(repr, values))[:5]}.")
+    if all(isinstance(v, int) for v in values):
+        ordered = sorted(values)
+        names = [str(v) for v in ordered]
+        if ordered != list(range(len(ordered))):
+            index = {v: i for i, v in enumerate(ordered)}
+            dd = dd.map(lambda b: {"label": [index[v] for v in b["label"]]}, batched=True)
+        return dd.cast_column("label", datasets.ClassLabel(names=names))
+    if not all(isinstance(v, str) for v in values):
+        raise DataSourceError(f"Labels of {source!r} mix strings and numbers; use one kind.")
+    return dd.cast_column("label", datasets.ClassLabel(names=sorted(values)))
 
 
 def course_file(name: str) -> Path:
@@ -296,31 +399,47 @@ _SKIP_DIRS = {"site-packages", "dist-packages", "__pycache__"}
 _TEST_DIRS = {"test", "tests", "idle_test"}
 
 
-def iter_python_files(include_tests: bool = False) -> Iterator[tuple[str, str]]:
+def code_split(path: str, validation_every: int = 10) -> str:
+    """``"validation"`` for about one file in ``validation_every``, else ``"train"``.
+
+    Decided by a hash of the file's path, so the split is the same on every machine and run, and a
+    file never moves between splits when others are added or removed.
+    """
+    digest = int(hashlib.md5(path.encode("utf-8")).hexdigest(), 16)
+    return "validation" if digest % validation_every == 0 else "train"
+
+
+def iter_python_files(include_tests: bool = False, split: str | None = None) -> Iterator[tuple[str, str]]:
     """Yield ``(relative_path, source)`` for each ``.py`` file of the standard library, sorted.
 
     Installed third-party packages (site-packages) are never included, and files that are not
-    valid UTF-8 (a few test fixtures are, on purpose) are skipped.
+    valid UTF-8 (a few test fixtures are, on purpose) are skipped. ``split`` (``"train"`` or
+    ``"validation"``) keeps one side of ``code_split``.
     """
+    if split not in (None, "train", "validation"):
+        raise DataSourceError(f"split must be None, 'train' or 'validation', not {split!r}.")
     root = stdlib_dir()
     for path in sorted(root.rglob("*.py")):
-        parts = set(path.relative_to(root).parts[:-1])
+        rel = path.relative_to(root)
+        parts = set(rel.parts[:-1])
         if parts & _SKIP_DIRS or (not include_tests and parts & _TEST_DIRS):
+            continue
+        if split is not None and code_split(rel.as_posix()) != split:
             continue
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
-        yield path.relative_to(root).as_posix(), text
+        yield rel.as_posix(), text
 
 
-def python_code_corpus(max_files: int | None = None, include_tests: bool = False) -> datasets.Dataset:
+def python_code_corpus(max_files: int | None = None, include_tests: bool = False, split: str | None = None) -> datasets.Dataset:
     """The standard library's Python files as a ``Dataset`` with ``path``, ``content`` and ``size``.
 
     Column names follow CodeParrot's datasets on the Hub, so code written for one works on the other.
     """
     rows: dict[str, list] = {"path": [], "content": [], "size": []}
-    for i, (rel, text) in enumerate(iter_python_files(include_tests)):
+    for i, (rel, text) in enumerate(iter_python_files(include_tests, split)):
         if max_files is not None and i >= max_files:
             break
         rows["path"].append(rel)
@@ -332,3 +451,18 @@ def python_code_corpus(max_files: int | None = None, include_tests: bool = False
             "may ship only compiled files). Use the colab profile's Hub code dataset or a local folder of .py files."
         )
     return datasets.Dataset.from_dict(rows)
+
+
+def load_code_corpus(source: str = "stdlib", split: str = "train", max_files: int | None = None):
+    """Python files with ``path`` and ``content`` columns, split into train/validation by ``code_split``.
+
+    ``"stdlib"``: the running interpreter's standard library, as a ``Dataset``. A Hub id (e.g.
+    ``codeparrot/codeparrot-clean-valid``): streamed, as an ``IterableDataset``.
+    """
+    if source == "stdlib":
+        return python_code_corpus(max_files=max_files, split=split)
+    if not hub_available():
+        raise HubUnavailableError(_offline_message(source, "code"))
+    stream = datasets.load_dataset(source, split="train", streaming=True)
+    stream = stream.filter(lambda row: code_split(row["path"]) == split)
+    return stream.take(max_files) if max_files else stream

@@ -48,7 +48,10 @@ class NGramLanguageModel:
         return [BOS] * (self.n - 1) + words + [EOS]
 
     def fit(self, sentences: Iterable[Sequence[str]]) -> NGramLanguageModel:
+        """Count the n-grams of ``sentences`` (lists of tokens), replacing any earlier counts."""
         sentences = [list(s) for s in sentences]
+        self.ngram_counts, self.context_counts = Counter(), Counter()
+        self._continuations = defaultdict(Counter)
         counts = Counter(w for s in sentences for w in s)
         self.vocab = {w for w, c in counts.items() if c >= self.min_count} | {EOS, UNK}
         for sentence in sentences:
@@ -94,11 +97,15 @@ class NGramLanguageModel:
         return math.exp(-total / count)
 
     def generate(self, max_words: int = 20, seed: int | None = None, prefix: Sequence[str] = ()) -> list[str]:
-        """Sample words one by one from the counts (unsmoothed), until </s> or ``max_words``."""
+        """Sample up to ``max_words`` new words from the counts (unsmoothed), after ``prefix``.
+
+        Stops early at </s>. Prefix words outside the vocabulary are looked up as <unk>.
+        """
         rng = random.Random(seed)
-        out = list(prefix)
+        history = [w if w in self.vocab else UNK for w in prefix]
+        out: list[str] = []
         while len(out) < max_words:
-            context = tuple(([BOS] * (self.n - 1) + out)[-(self.n - 1) :]) if self.n > 1 else ()
+            context = tuple(([BOS] * (self.n - 1) + history)[-(self.n - 1) :]) if self.n > 1 else ()
             options = self._continuations.get(context)
             if not options:
                 break
@@ -107,4 +114,5 @@ class NGramLanguageModel:
             if word == EOS:
                 break
             out.append(word)
-        return out
+            history.append(word)
+        return list(prefix) + out

@@ -50,7 +50,8 @@ class Profile:
     max_steps: int
     learning_rate: float
     eval_steps: int
-    # Filled in by setup_notebook() from the machine actually running the code
+    # Filled in by setup_notebook() from the machine actually running the code (get_profile() alone
+    # leaves the CPU defaults: a profile names a scale, not a machine)
     device: str = "cpu"
     precision: str = "fp32"  # "fp32", "fp16" or "bf16"
 
@@ -106,9 +107,9 @@ PROFILES: dict[str, Profile] = {
         description="one T4-class GPU (16 GB, fp16), Hub datasets streamed; about 45 min per pretraining notebook",
         corpus_es="wikimedia/wikipedia",
         corpus_es_config="20231101.es",
-        reviews_es="cardiffnlp/tweet_sentiment_multilingual",
+        reviews_es="cardiffnlp/tweet_sentiment_multilingual",  # tweets, 3 classes (neutral too)
         reviews_es_config="spanish",
-        reviews_en="cornell-movie-review-data/rotten_tomatoes",
+        reviews_en="cornell-movie-review-data/rotten_tomatoes",  # the slides' dataset, 2 classes
         code_corpus="codeparrot/codeparrot-clean-valid",
         streaming=True,
         max_documents=200_000,

@@ -14,7 +14,6 @@ import logging
 import os
 import platform
 import random
-import warnings
 from dataclasses import dataclass
 
 from nlp_course.profiles import Profile, get_profile
@@ -73,7 +72,7 @@ def seed_everything(seed: int) -> None:
 
 
 def quiet_logging() -> None:
-    """Keep library warnings and info lines out of the lesson; progress bars stay on."""
+    """Keep the libraries' info and warning log lines out of the lesson; progress bars stay on."""
     import datasets
     import transformers
 
@@ -81,8 +80,8 @@ def quiet_logging() -> None:
     datasets.logging.set_verbosity_error()
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+    # FutureWarnings and DeprecationWarnings stay visible: they announce the library changes that
+    # break courses, and this course wants to hear about them first.
 
 
 def library_versions() -> dict[str, str]:

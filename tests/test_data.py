@@ -33,13 +33,15 @@ def test_hub_available_when_the_endpoint_answers(monkeypatch):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
-    threading.Thread(target=lambda: server.accept()[0].close(), daemon=True).start()
+    accepter = threading.Thread(target=lambda: server.accept()[0].close(), daemon=True)
+    accepter.start()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     try:
         assert data.hub_available(timeout=2.0) is True
     finally:
+        accepter.join(timeout=2.0)
         server.close()
 
 
@@ -96,10 +98,41 @@ def test_tabular_formats_load_the_same_rows(files, name):
     assert train["label"] == [1, 0, 1, 0] and train["text"][0] == "muy bueno"
 
 
-def test_integer_labels_are_kept(tmp_path):
-    pd.DataFrame({"text": ["a", "b", "c"], "label": [2, 0, 1]}).to_csv(tmp_path / "train.csv", index=False)
+def test_integer_labels_numbered_from_zero_are_kept(tmp_path):
+    labels = [11, 2, 0, 10, 1, 3, 4, 5, 6, 7, 8, 9]
+    pd.DataFrame({"text": list("abcdefghijkl"), "label": labels}).to_csv(tmp_path / "train.csv", index=False)
     train = load_labelled(tmp_path / "train.csv")["train"]
-    assert train["label"] == [2, 0, 1] and train.features["label"].names == ["0", "1", "2"]
+    assert train["label"] == labels and train.features["label"].names == [str(i) for i in range(12)]
+
+
+def test_star_ratings_are_renumbered_with_their_values_as_names(tmp_path):
+    pd.DataFrame({"text": list("abcd"), "stars": [5, 1, 3, 5]}).to_csv(tmp_path / "train.csv", index=False)
+    train = load_labelled(tmp_path / "train.csv", label_column="stars")["train"]
+    assert train["label"] == [2, 0, 1, 2] and train.features["label"].names == ["1", "3", "5"]
+
+
+def test_a_label_has_the_same_id_in_every_split(tmp_path):
+    pd.DataFrame({"text": list("abc"), "label": ["pos", "neg", "neu"]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": list("de"), "label": ["pos", "pos"]}).to_csv(tmp_path / "test.csv", index=False)
+    dd = load_labelled(tmp_path)
+    assert dd["train"].features["label"].names == dd["test"].features["label"].names == ["neg", "neu", "pos"]
+    assert dd["train"]["label"] == [2, 0, 1] and dd["test"]["label"] == [2, 2]
+
+
+def test_hidden_folders_are_ignored_and_split_folders_understood(tmp_path):
+    for folder, rows in (("train", ["a", "b"]), ("test", ["c"]), (".ipynb_checkpoints", ["stale"])):
+        (tmp_path / folder).mkdir()
+        pd.DataFrame({"text": rows, "label": ["x"] * len(rows)}).to_parquet(tmp_path / folder / "part-0.parquet")
+    dd = load_labelled(tmp_path)
+    assert dd["train"]["text"] == ["a", "b"] and dd["test"]["text"] == ["c"]
+
+
+def test_split_names_match_whole_words_and_a_named_file_is_training_data(tmp_path):
+    pd.DataFrame({"text": ["a"], "label": ["x"]}).to_csv(tmp_path / "testimonials.csv", index=False)
+    pd.DataFrame({"text": ["b"], "label": ["x"]}).to_csv(tmp_path / "dev.csv", index=False)
+    dd = load_labelled(tmp_path)
+    assert dd["train"]["text"] == ["a"] and dd["validation"]["text"] == ["b"]
+    assert list(load_labelled(tmp_path / "dev.csv")) == ["train"]
 
 
 def test_folder_splits_come_from_file_names(tmp_path):
@@ -132,8 +165,48 @@ def test_missing_file_says_so(tmp_path):
 
 def test_empty_file_is_an_error(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(DataSourceError, match="Empty file"):
-        load_corpus(tmp_path / "empty.txt")
+    (tmp_path / "blank.txt").write_text("\n\n  \n")
+    for name in ("empty.txt", "blank.txt"):
+        with pytest.raises(DataSourceError, match="Empty file"):
+            load_corpus(tmp_path / name)
+
+
+def test_file_with_rows_but_no_text(tmp_path):
+    (tmp_path / "header_only.csv").write_text("text,label\n")
+    with pytest.raises(Exception, match=r"no data|no text|Empty"):
+        load_corpus(tmp_path / "header_only.csv")
+    pd.DataFrame({"text": ["bien", None], "label": ["a", "b"]}).to_csv(tmp_path / "hole.csv", index=False)
+    with pytest.raises(DataSourceError, match="1 row"):
+        load_labelled(tmp_path / "hole.csv")
+    pd.DataFrame({"text": [1, 2], "label": ["a", "b"]}).to_csv(tmp_path / "numbers.csv", index=False)
+    with pytest.raises(DataSourceError, match="not strings"):
+        load_corpus(tmp_path / "numbers.csv")
+
+
+def test_mistyped_local_folders_are_not_sent_to_the_hub(offline, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    for source in ("my_reviews/", "data/my_corpus", "a/b/c", "C:/Users/me/corpus"):
+        with pytest.raises(FileNotFoundError, match="No such file"):
+            load_corpus(source)
+
+
+def test_same_column_for_text_and_label(files):
+    with pytest.raises(DataSourceError, match="two columns"):
+        load_labelled(files / "reviews.csv", text_column="body", label_column="body")
+
+
+def test_every_split_is_checked_for_the_column(tmp_path):
+    pd.DataFrame({"text": ["a"], "label": ["x"]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": ["b"], "etiqueta": ["x"]}).to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(DataSourceError, match=r"same columns|no column 'label'"):
+        load_labelled(tmp_path)
+
+
+def test_max_documents_must_be_positive(files):
+    for bad in (0, -1, 2.5):
+        with pytest.raises(DataSourceError, match="max_documents"):
+            load_corpus(files / "corpus.txt", max_documents=bad)
 
 
 def test_unsupported_format_lists_the_supported_ones(tmp_path):
@@ -179,12 +252,19 @@ def test_missing_split(files):
 
 def test_data_dir_from_environment_and_clear_error(monkeypatch, tmp_path):
     (tmp_path / "README.md").write_text("card")
+    (tmp_path / "corpus_es.txt").write_text("Hola.\n")
     monkeypatch.setenv("NLP_COURSE_DATA", str(tmp_path))
     assert data.data_dir() == tmp_path
     monkeypatch.setenv("NLP_COURSE_DATA", str(tmp_path / "missing"))
     monkeypatch.setattr(data, "__file__", str(tmp_path / "elsewhere" / "pkg" / "data.py"))
     monkeypatch.chdir(tmp_path / "..")
     with pytest.raises(DataSourceError, match="NLP_COURSE_DATA"):
+        data.data_dir()
+    other = tmp_path / "elsewhere" / "data"  # another project's data/ with a README is not the course's
+    other.mkdir(parents=True)
+    (other / "README.md").write_text("not the course")
+    monkeypatch.chdir(other.parent)
+    with pytest.raises(DataSourceError, match="not found"):
         data.data_dir()
 
 
@@ -234,3 +314,20 @@ def test_stdlib_code_corpus_limits_and_tests():
     assert data.python_code_corpus(max_files=5).num_rows == 5
     with_tests = [p for p, _ in data.iter_python_files(include_tests=True)]
     assert any(p.startswith("test/") for p in with_tests)
+
+
+def test_code_split_is_stable_and_about_one_in_ten():
+    train = [p for p, _ in data.iter_python_files(split="train")]
+    validation = [p for p, _ in data.iter_python_files(split="validation")]
+    everything = [p for p, _ in data.iter_python_files()]
+    assert sorted(train + validation) == everything and not set(train) & set(validation)
+    assert 0.05 < len(validation) / len(everything) < 0.15
+    assert all(data.code_split(p) == "validation" for p in validation)
+    assert data.load_code_corpus("stdlib", split="validation")["path"] == validation
+
+
+def test_code_corpus_from_the_hub_offline_fails_at_once(offline):
+    with pytest.raises(HubUnavailableError, match="codeparrot"):
+        data.load_code_corpus("codeparrot/codeparrot-clean-valid")
+    with pytest.raises(DataSourceError, match="split"):
+        list(data.iter_python_files(split="valid"))

@@ -59,10 +59,41 @@ def test_rare_words_become_unk():
     assert lm.prob("zanahoria", ["quiero"]) == lm.prob(UNK, ["quiero"])
 
 
-def test_generate_is_seeded_and_follows_seen_bigrams():
+def test_generate_is_seeded_and_only_uses_seen_bigrams():
+    from nlp_course.data import load_corpus
+
+    sentences = [word_tokenize(line) for doc in load_corpus("corpus_es")["text"] for line in doc.splitlines()]
+    lm = NGramLanguageModel(n=2).fit(sentences)
+    samples = [lm.generate(max_words=30, seed=s) for s in range(20)]
+    assert samples[3] == lm.generate(max_words=30, seed=3)
+    assert any(s not in sentences for s in samples), "a bigram model makes up new sentences"
+    for sample in samples:
+        assert len(sample) <= 30
+        padded = ["<s>"] + sample
+        assert all(lm.ngram_counts[(a, b)] > 0 for a, b in zip(padded, padded[1:], strict=False))
+
+
+def test_generate_continues_a_prefix_and_maps_unknown_words():
     lm = NGramLanguageModel(n=2).fit(SENTENCES)
-    a, b = lm.generate(seed=3), lm.generate(seed=3)
-    assert a == b and a in SENTENCES
+    out = lm.generate(seed=0, prefix=["yo"])
+    assert out[:2] == ["yo", "quiero"] and out[2] in {"pan", "agua"} and len(out) == 3
+    rare = NGramLanguageModel(n=2, min_count=2).fit(SENTENCES)
+    assert rare.generate(seed=0, prefix=["zanahoria"])[0] == "zanahoria"  # looked up as <unk>, kept as written
+
+
+def test_unigram_model_by_hand():
+    lm = NGramLanguageModel(n=1).fit(SENTENCES)
+    # 9 words + 3 </s> = 12 predictions; "pan" twice, "yo" twice, "</s>" three times
+    assert lm.prob("pan") == pytest.approx(2 / 12) and lm.prob(EOS) == pytest.approx(3 / 12)
+    assert lm.prob("pan", ["context", "is", "ignored"]) == lm.prob("pan")
+    expected = math.exp(-(math.log(2 / 12) + math.log(2 / 12) + math.log(2 / 12) + math.log(3 / 12)) / 4)
+    assert lm.perplexity([["yo", "quiero", "pan"]]) == pytest.approx(expected)
+
+
+def test_fitting_again_replaces_the_counts():
+    lm = NGramLanguageModel(n=2, k=0.5).fit(SENTENCES).fit([["otra", "cosa"]])
+    assert sum(lm.prob(w, ["otra"]) for w in lm.vocab) == pytest.approx(1.0)
+    assert lm.prob("quiero", ["yo"]) == lm.prob("quiero", ["nunca"])  # "yo quiero" is forgotten
 
 
 def test_bad_arguments():

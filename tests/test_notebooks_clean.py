@@ -27,6 +27,8 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_outputs_except_those_nbval_checks(path):
+    metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+    assert "widgets" not in metadata, f"widget state stored: python tools/notebooks.py clean notebooks/{path.name}"
     for i, cell in enumerate(cells(path)):
         if cell["cell_type"] != "code":
             continue

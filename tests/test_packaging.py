@@ -39,6 +39,14 @@ def test_repository_url_is_written_once_and_agreed():
 
 
 def test_ci_runs_the_readme_test_command():
+    """Run .ci/run's own extraction on the README and compare with the command a reader sees."""
+    import subprocess
+
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    after_marker = readme.split("<!-- test-command -->", 1)[1]
+    shown = after_marker.split("```bash\n", 1)[1].split("```", 1)[0].strip()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "<!-- test-command -->" in readme and "<!-- test-command -->" in ci
+    awk_program = re.search(r"test_command=\$\(awk '([^']+)' README.md\)", ci).group(1)
+    extracted = subprocess.run(["awk", awk_program, "README.md"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert extracted.stdout.strip() == shown == "ruff check . && python -m pytest"
+    assert 'bash -euo pipefail -c "$test_command"' in ci

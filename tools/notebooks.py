@@ -24,6 +24,7 @@ MARK = "NBVAL_CHECK_OUTPUT"
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb.metadata.pop("widgets", None)  # progress-bar widget state is output too
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
