@@ -1,0 +1,176 @@
+"""Benchmarks an instructor runs to know what a machine will take.
+
+    python -m nlp_course.bench tokenizers [--megabytes 4] [--repeats 3] [--json results.json]
+
+``tokenizers`` measures, on this machine and offline: training throughput (MB of text per second)
+of each kind of tokenizer on Spanish prose and on Python code; encoding throughput batched and one
+text at a time; Python's own ``tokenize`` module as a code pre-tokenizer against the Rust byte-level
+pre-tokenizer on the same files; and the overhead of ``nlp_course.tokenization.train_tokenizer`` over
+calling `tokenizers` directly on the same input (goal: under 10 %). Speeds are reported as ratios
+measured in one run, since absolute times vary from machine to machine and run to run.
+
+Taught in: 03_tokenizers (section "Speed").
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tokenize as py_tokenize
+from collections.abc import Callable
+
+MB = 1_000_000
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _size(texts: list[str]) -> float:
+    return sum(len(t.encode("utf-8")) for t in texts) / MB
+
+
+def _code_sample(megabytes: float) -> list[str]:
+    from nlp_course.data import iter_python_files
+
+    texts, total = [], 0
+    for _, text in iter_python_files():
+        texts.append(text)
+        total += len(text.encode("utf-8"))
+        if total >= megabytes * MB:
+            break
+    return texts
+
+
+def _python_tokenize(texts: list[str]) -> int:
+    n = 0
+    for text in texts:
+        try:
+            n += sum(1 for _ in py_tokenize.generate_tokens(io.StringIO(text).readline))
+        except (py_tokenize.TokenError, SyntaxError, IndentationError):
+            pass
+    return n
+
+
+def _direct_bpe(texts: list[str], vocab_size: int):
+    """Byte-level BPE with `tokenizers` alone: what train_tokenizer wraps."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+def bench_tokenizers(megabytes: float = 4.0, repeats: int = 3, vocab_size: int = 8_000, log=print) -> dict:
+    from tqdm.auto import tqdm
+
+    from nlp_course.data import load_corpus
+    from nlp_course.tokenization import KINDS, train_tokenizer
+
+    spanish = load_corpus("corpus_es")["text"]
+    code = _code_sample(megabytes)
+    corpora = {"spanish prose": spanish, "python code": code}
+    results: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "corpora_mb": {name: round(_size(texts), 3) for name, texts in corpora.items()},
+        "vocab_size": vocab_size,
+        "train_mb_per_s": {},
+    }
+    log(f"Corpora: Spanish prose {results['corpora_mb']['spanish prose']} MB, Python code {results['corpora_mb']['python code']} MB "
+        f"(standard library); vocabulary {vocab_size:,}; {os.cpu_count()} CPUs")
+
+    # 1. Training throughput of each kind
+    steps = [(kind, name) for name in corpora for kind in KINDS]
+    for kind, name in tqdm(steps, desc="training", leave=False):
+        texts = corpora[name]
+        seconds = _timed(lambda texts=texts, kind=kind: train_tokenizer(texts, kind, vocab_size, min_frequency=2))
+        results["train_mb_per_s"][f"{kind} / {name}"] = round(_size(texts) / seconds, 3)
+
+    # 2. Encoding throughput: batched vs one text at a time, with the code tokenizer on code
+    tokenizer = train_tokenizer(code, "bpe", vocab_size, family="gpt2")
+    size = _size(code)
+    batched = min(_timed(lambda: tokenizer(code)) for _ in range(repeats))
+    one_by_one = min(_timed(lambda: [tokenizer(t) for t in code]) for _ in range(repeats))
+    results["encode_mb_per_s"] = {"batched": round(size / batched, 2), "one by one": round(size / one_by_one, 2)}
+    results["batched_speedup"] = round(one_by_one / batched, 2)
+
+    # 3. Python's tokenize module (pre-tokenizing only) vs the Rust byte-level pre-tokenizer called
+    # file by file, and vs the whole Rust encoding (pre-tokenizer + BPE + offsets) batched
+    backend = tokenizer.backend_tokenizer
+    python_seconds = min(_timed(lambda: _python_tokenize(code)) for _ in range(repeats))
+    rust_pre = min(_timed(lambda: [backend.pre_tokenizer.pre_tokenize_str(t) for t in code]) for _ in range(repeats))
+    rust_full = min(_timed(lambda: backend.encode_batch(code)) for _ in range(repeats))
+    results["pretokenize_mb_per_s"] = {
+        "python tokenize module": round(size / python_seconds, 2),
+        "rust pre-tokenizer only": round(size / rust_pre, 2),
+        "rust full encoding": round(size / rust_full, 2),
+    }
+    results["rust_full_vs_python_tokenize"] = round(python_seconds / rust_full, 2)
+
+    # 4. Overhead of train_tokenizer over tokenizers, same input, alternating to share the noise
+    ours, direct = [], []
+    for _ in tqdm(range(repeats), desc="overhead", leave=False):
+        direct.append(_timed(lambda: _direct_bpe(code, vocab_size)))
+        ours.append(_timed(lambda: train_tokenizer(code, "bpe", vocab_size, family="gpt2")))
+    results["train_tokenizer_seconds"] = round(statistics.median(ours), 3)
+    results["direct_tokenizers_seconds"] = round(statistics.median(direct), 3)
+    results["train_tokenizer_overhead"] = round(statistics.median(ours) / statistics.median(direct) - 1, 4)
+    return results
+
+
+def format_tokenizer_results(r: dict) -> str:
+    lines = ["", "Training throughput (MB of text per second)"]
+    lines += [f"  {k:<28} {v:8.2f}" for k, v in r["train_mb_per_s"].items()]
+    lines += ["", "Encoding Python code with the code tokenizer (MB/s)"]
+    lines += [f"  {k:<28} {v:8.2f}" for k, v in r["encode_mb_per_s"].items()]
+    lines += [f"  batched is {r['batched_speedup']}x faster than one text at a time"]
+    lines += ["", "Python's tokenize module vs Rust tokenizers on the same code (MB/s)"]
+    lines += [f"  {k:<28} {v:8.2f}" for k, v in r["pretokenize_mb_per_s"].items()]
+    lines += [f"  the whole Rust encoding runs at {r['rust_full_vs_python_tokenize']}x the speed of tokenize's pre-tokenizing alone"]
+    overhead = r["train_tokenizer_overhead"]
+    lines += ["", "Overhead of train_tokenizer over calling tokenizers directly (byte-level BPE, same input)",
+              f"  {r['train_tokenizer_seconds']:.2f} s vs {r['direct_tokenizers_seconds']:.2f} s (median): "
+              f"{overhead:+.1%} ({'within' if overhead < 0.10 else 'OVER'} the 10 % goal)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nlp_course.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    tok = sub.add_parser("tokenizers", help="tokenizer training and encoding throughput")
+    tok.add_argument("--megabytes", type=float, default=4.0, help="size of the Python code sample (default 4)")
+    tok.add_argument("--repeats", type=int, default=3, help="repeats of the timed comparisons (default 3)")
+    tok.add_argument("--vocab-size", type=int, default=8_000)
+    tok.add_argument("--json", type=argparse.FileType("w"), help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.megabytes <= 0 or args.repeats < 1:
+        parser.error("--megabytes must be positive and --repeats at least 1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    results = bench_tokenizers(args.megabytes, args.repeats, args.vocab_size)
+    print(format_tokenizer_results(results))
+    if args.json:
+        json.dump(results, args.json, indent=2)
+        print(f"\nwritten: {args.json.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
