@@ -36,6 +36,7 @@ class Profile:
     code_corpus: str  # "stdlib" = Python files of the running interpreter
     streaming: bool  # stream Hub datasets instead of downloading them whole
     max_documents: int | None  # cap on documents read from a corpus (None: all)
+    tokenizer_documents: int | None  # documents (or code files) the course tokenizers are trained on
     # Tokenizers
     vocab_size: int
     code_vocab_size: int
@@ -90,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         code_corpus="stdlib",
         streaming=False,
         max_documents=None,
+        tokenizer_documents=None,
         vocab_size=2_000,
         code_vocab_size=4_000,
         hidden_size=128,
@@ -113,6 +115,7 @@ PROFILES: dict[str, Profile] = {
         code_corpus="codeparrot/codeparrot-clean-valid",
         streaming=True,
         max_documents=200_000,
+        tokenizer_documents=20_000,  # a tokenizer needs a representative sample, not the whole corpus
         vocab_size=32_000,
         code_vocab_size=32_768,
         hidden_size=256,  # ELECTRA-small / a small GPT-2
@@ -136,6 +139,7 @@ PROFILES: dict[str, Profile] = {
         code_corpus="codeparrot/codeparrot-clean",
         streaming=True,
         max_documents=None,
+        tokenizer_documents=200_000,  # CodeParrot trained its tokenizer on 200,000 files
         vocab_size=50_265,  # RoBERTa / BERTIN
         code_vocab_size=32_768,  # CodeParrot
         hidden_size=768,

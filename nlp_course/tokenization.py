@@ -24,7 +24,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 KINDS = ("bpe", "wordpiece", "unigram")
@@ -127,7 +136,8 @@ class _Stream:
                     "(for a datasets.Dataset pass dataset['text'] or a generator of its text column)."
                 )
             self.n_texts += 1
-            self.n_chars += len(text)
+            if not self.n_chars and text.strip():  # count only text with something in it
+                self.n_chars = 1
             batch.append(text)
             if len(batch) == self.batch_size:
                 yield batch
@@ -185,13 +195,15 @@ def train_tokenizer(
             ) from err
         raise
     if stream.n_chars == 0:
-        raise TokenizerTrainingError(f"No text to train on: texts yielded {stream.n_texts} strings, all empty.")
+        raise TokenizerTrainingError(f"No text to train on: texts yielded {stream.n_texts} strings, all empty or blank.")
     if tokenizer.get_vocab_size() > vocab_size:
         raise TokenizerTrainingError(
             f"vocab_size={vocab_size} is smaller than this corpus' alphabet plus special tokens "
             f"({tokenizer.get_vocab_size()}); use vocab_size >= {tokenizer.get_vocab_size()}."
         )
     tokenizer.post_processor = _post_processor(family, tokenizer)
+    if family == "roberta":  # as in RoBERTa and BERTIN, "<mask>" takes the space before it along
+        tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)])
     specials = dict(FAMILIES[family].special_tokens)
     if family == "gpt2":  # GPT-2 has no padding token; padding with <|endoftext|> is the usual choice
         specials.update(bos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
@@ -208,16 +220,21 @@ def word_token_counts(tokenizer, texts: Iterable[str]) -> tuple[list[int], int, 
     """For every whitespace-separated word, the number of tokens whose character span overlaps it.
 
     Each text is encoded once, whole, with offsets and without special tokens. Returns the list of
-    per-word counts, the number of tokens, and the number of unknown tokens.
+    per-word counts, the number of tokens, and the number of unknown tokens. Tokens that cover only
+    whitespace (byte-level ``Ġ`` runs, indentation) belong to no word; a SentencePiece ``▁`` glued to
+    a word belongs to it.
     """
     counts: list[int] = []
     n_tokens = n_unknown = 0
     unk_id = tokenizer.unk_token_id
+    if unk_id is None:  # a wrapper built without unk_token=: ask the model itself
+        model_unk = getattr(tokenizer.backend_tokenizer.model, "unk_token", None)
+        unk_id = tokenizer.convert_tokens_to_ids(model_unk) if model_unk else None
     for text in texts:
         encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets, ids = encoding["offset_mapping"], encoding["input_ids"]
         n_tokens += len(ids)
-        if unk_id is not None and tokenizer.unk_token != getattr(tokenizer, "eos_token", None):
+        if unk_id is not None and unk_id != tokenizer.eos_token_id:  # GPT-2's <|endoftext|> is no unknown
             n_unknown += sum(1 for i in ids if i == unk_id)
         position, t = 0, 0
         for word in text.split():
@@ -298,10 +315,10 @@ def outputs_dir() -> Path:
 def course_tokenizer_spec(name: str, profile, max_documents: int | None = None) -> dict:
     """What the course tokenizer ``name`` is for a profile: kind, family, vocabulary and corpus.
 
-    ``max_documents`` (default: the profile's) is part of it: a tokenizer trained on a sample is not
-    the one trained on the full corpus.
+    ``max_documents`` (default: the profile's ``tokenizer_documents``) is part of it: a tokenizer
+    trained on a sample is not the one trained on the full corpus.
     """
-    limit = max_documents if max_documents is not None else profile.max_documents
+    limit = max_documents if max_documents is not None else profile.tokenizer_documents
     if name == "es":
         return {"name": name, "kind": "bpe", "family": "roberta", "vocab_size": profile.vocab_size,
                 "corpus": profile.corpus_es, "config": profile.corpus_es_config, "max_documents": limit,

@@ -68,6 +68,30 @@ def test_whitespace_tokens_belong_to_no_word():
     assert fertility(hf, ["x  =  1"]) == 1.0 and unknown_rate(hf, ["x  =  1"]) == 0.0
 
 
+def test_repeated_words_and_surrounding_whitespace_by_hand(handmade_wordpiece):
+    # "hola" three times, "holas" once, with leading, doubled and trailing spaces
+    counts, n_tokens, _ = tokenization.word_token_counts(handmade_wordpiece, ["  hola hola  holas hola "])
+    assert counts == [1, 1, 2, 1] and n_tokens == 5
+
+
+def test_unigram_metaspace_pieces_count_for_their_word():
+    vocab = [("<unk>", 0.0), ("▁", -2.0), ("▁ho", -1.0), ("la", -1.0), ("▁hola", -0.5), ("s", -1.5)]
+    vocab += [(c, -5.0) for c in "holas"]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=0))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>")
+    assert hf.tokenize("hola holas") == ["▁hola", "▁hola", "s"]
+    assert tokenization.word_token_counts(hf, ["hola holas"])[0] == [1, 2]
+
+
+def test_unknown_token_found_without_unk_token_argument():
+    vocab = {t: i for i, t in enumerate(["[UNK]", "hola"])}
+    wp = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    wp.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    bare = PreTrainedTokenizerFast(tokenizer_object=wp)  # no unk_token= given
+    assert unknown_rate(bare, ["hola xyz"]) == 0.5
+
+
 def test_metrics_need_words(handmade_wordpiece):
     with pytest.raises(ValueError, match="at least one word"):
         fertility(handmade_wordpiece, ["   ", ""])
@@ -84,7 +108,7 @@ def test_each_kind_has_its_family_special_tokens(spanish, kind, family, first, l
     tokens = tok.convert_ids_to_tokens(tok("El agua del río.")["input_ids"])
     assert tokens[-1] == last and (first is None or tokens[0] == first)
     for token in tokenization.FAMILIES[family].special_tokens.values():
-        assert tok.convert_tokens_to_ids(token) is not None and token in tok.all_special_tokens
+        assert token in tok.all_special_tokens and token in tok.get_vocab()
     assert tok.decode(tok("El agua del río.")["input_ids"], skip_special_tokens=True).replace(" .", ".") == "El agua del río."
 
 
@@ -107,16 +131,33 @@ def test_gpt2_family_pads_with_end_of_text(spanish):
     assert tok("hola")["input_ids"] == tok("hola", add_special_tokens=False)["input_ids"]  # nothing added
 
 
-def test_texts_are_streamed_once(spanish):
-    reads = []
+def test_texts_are_read_once_and_lazily(spanish):
+    class Once:
+        iterations = 0
+
+        def __iter__(self):
+            Once.iterations += 1
+            return iter(spanish)
+
+    tok = train_tokenizer(Once(), "bpe", 600)
+    assert Once.iterations == 1 and len(tok) == 600
+    pulled = []
 
     def generate():
-        for doc in spanish:
-            reads.append(1)
-            yield doc
+        for i in range(10_000):
+            pulled.append(i)
+            yield f"texto {i}"
 
-    tok = train_tokenizer(generate(), "bpe", 600)
-    assert len(reads) == len(spanish) and len(tok) == 600
+    stream = iter(tokenization._Stream(generate(), batch_size=100))
+    first = next(stream)
+    assert len(first) == 100 and len(pulled) == 100  # one batch at a time, never the whole input
+
+
+def test_roberta_mask_takes_the_space_before_it(spanish):
+    tok = train_tokenizer(spanish, "bpe", 600)
+    tokens = tok.tokenize("La casa <mask> grande.")
+    assert " <mask>" in tokens and "Ġ" not in tokens  # no lone space token before the mask
+    assert tok("casa <mask>")["input_ids"].count(tok.mask_token_id) == 1 and len(tok) == 600
 
 
 def test_saved_and_reloaded_as_auto_tokenizer(spanish, tmp_path):
@@ -144,10 +185,11 @@ def test_vocabulary_below_corpus_alphabet_is_an_error(spanish, kind):
         train_tokenizer(spanish, kind, 40)
 
 
-@pytest.mark.parametrize("texts", [[], ["", ""], iter([])])
-def test_empty_input(texts):
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece", "unigram"])
+@pytest.mark.parametrize("texts", [[], ["", ""], iter([]), ["   ", "\n\t "]])
+def test_empty_or_blank_input(texts, kind):
     with pytest.raises(TokenizerTrainingError, match="No text"):
-        train_tokenizer(texts, "bpe", 300)
+        train_tokenizer(texts, kind, 300)
 
 
 def test_bad_arguments(spanish):
