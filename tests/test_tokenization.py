@@ -2,6 +2,7 @@ import json
 import keyword
 
 import pytest
+from helpers import notebook_function
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -262,22 +263,6 @@ def test_course_tokenizer_unknown_name():
 
 
 # ---------------------------------------------------------------- the notebook's BPE, checked here too
-def notebook_function(notebook, name):
-    """Execute the notebook cell that defines ``name`` and return the function it taught."""
-    from pathlib import Path
-
-    cells = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
-    source = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"]))
-    import ast
-
-    tree = ast.parse(source)  # keep the cell's imports and the one definition, run nothing else
-    tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
-                 or (isinstance(n, ast.FunctionDef) and n.name == name)]
-    namespace: dict = {}
-    exec(compile(tree, f"{notebook}:{name}", "exec"), namespace)
-    return namespace[name]
-
-
 def test_bpe_written_out_in_notebook_03_learns_the_merges_of_tokenizers(spanish):
     from collections import Counter
 

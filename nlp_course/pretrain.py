@@ -1,0 +1,302 @@
+"""Pretraining from the command line: the training code of notebook 04, headless, for long runs.
+
+    python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --profile toy
+    python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --resume          # after a crash
+    torchrun --nproc_per_node 2 -m nlp_course.pretrain mlm --output-dir runs/roberta-2p
+
+It writes checkpoints (safetensors weights) every ``--save-steps``, TensorBoard logs in
+``<output-dir>/runs/``, the final model and tokenizer in ``<output-dir>``, and ``metrics.json``
+with ``initial_eval_loss``, ``final_eval_loss``, ``final_perplexity``, ``steps``, ``train_tokens``,
+``tokens_per_second`` and ``world_size``. Masks are a pure function of the seed, the epoch and the
+example, so a run killed and resumed ends where the uninterrupted run ends.
+
+Taught in: 04_pretraining_roberta.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
+
+
+class PretrainError(ValueError):
+    """A bad option or a bad checkpoint, found before any training starts."""
+
+
+# --------------------------------------------------------------------------------------------
+# Checks that run before anything long
+# --------------------------------------------------------------------------------------------
+def checkpoints_in(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def check_checkpoint(path: Path) -> None:
+    """Raise PretrainError unless ``path`` is a complete checkpoint with readable safetensors weights."""
+    from safetensors import safe_open
+
+    if not path.is_dir():
+        raise PretrainError(f"Checkpoint {str(path)!r} does not exist.")
+    missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
+    if missing:
+        raise PretrainError(
+            f"Checkpoint {str(path)!r} is incomplete (missing {', '.join(missing)}): the run was probably killed "
+            "while saving it. Delete that folder to resume from the previous checkpoint."
+        )
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
+            next(iter(weights.keys()), None)
+    except Exception as err:
+        raise PretrainError(
+            f"Checkpoint {str(path)!r} is corrupt ({type(err).__name__}: {err}). "
+            "Delete that folder to resume from the previous checkpoint."
+        ) from err
+
+
+def resolve_resume(args) -> Path | None:
+    output_dir = args.output_dir
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PretrainError(f"--output-dir {str(output_dir)!r} is a file; give a folder.")
+    existing = checkpoints_in(output_dir) if output_dir.is_dir() else []
+    if args.resume is None:
+        if existing:
+            raise PretrainError(
+                f"{str(output_dir)!r} already holds checkpoints ({existing[-1].name}): pass --resume to continue "
+                "that run, or choose another --output-dir."
+            )
+        return None
+    if args.resume == "latest":
+        if not existing:
+            raise PretrainError(f"Nothing to resume: {str(output_dir)!r} holds no checkpoint. Run without --resume.")
+        checkpoint = existing[-1]
+    else:
+        checkpoint = Path(args.resume)
+    check_checkpoint(checkpoint)
+    return checkpoint
+
+
+def validate(args) -> None:
+    for name in ("max_steps", "save_steps", "eval_steps", "batch_size", "block_size", "max_documents"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise PretrainError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+    if not 0 < args.eval_fraction < 0.5:
+        raise PretrainError(f"--eval-fraction must be between 0 and 0.5, got {args.eval_fraction}.")
+    if args.learning_rate is not None and not 0 < args.learning_rate < 1:
+        raise PretrainError(f"--learning-rate must be between 0 and 1, got {args.learning_rate}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def prepare_blocks(tokenizer, documents, block_size: int, seed: int, eval_fraction: float, training_args=None):
+    """Split documents into train/eval, tokenize them, and pack each side into blocks."""
+    import datasets
+
+    from nlp_course.pretraining import group_texts
+
+    docs = datasets.Dataset.from_dict({"text": list(documents)})
+    if docs.num_rows < 2:
+        raise PretrainError("The corpus needs at least two documents (one for evaluation).")
+    split = docs.train_test_split(test_size=max(1, round(eval_fraction * docs.num_rows)), seed=seed)
+
+    def tokenize(batch):
+        return tokenizer(batch["text"])
+
+    def pack(ds, name):
+        tokenized = ds.map(tokenize, batched=True, remove_columns=["text"], desc=f"tokenizing {name}")
+        tokenized = tokenized.remove_columns([c for c in tokenized.column_names if c != "input_ids"])
+        return tokenized.map(group_texts, batched=True, fn_kwargs={"block_size": block_size}, desc=f"packing {name}")
+
+    if training_args is not None:
+        with training_args.main_process_first(desc="preparing the corpus"):
+            return pack(split["train"], "train"), pack(split["test"], "eval")
+    return pack(split["train"], "train"), pack(split["test"], "eval")
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+def run_mlm(args) -> dict:
+    """Pretrain a RoBERTa with masked language modelling; return (and write) the metrics."""
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        RobertaConfig,
+        RobertaForMaskedLM,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from nlp_course.data import load_corpus
+    from nlp_course.pretraining import MaskingEpochCallback, SeededMLMCollator, mask_once
+    from nlp_course.profiles import get_profile
+    from nlp_course.runtime import detect_device
+    from nlp_course.tokenization import course_tokenizer
+
+    validate(args)
+    checkpoint = resolve_resume(args)
+    profile = get_profile(args.profile)
+    device = detect_device()
+    block_size = args.block_size or profile.seq_length
+    output_dir: Path = args.output_dir
+
+    if args.tokenizer:
+        if not Path(args.tokenizer).is_dir():
+            raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained.")
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    else:
+        tokenizer = course_tokenizer("es", profile, verbose=int(os.environ.get("RANK", "0")) == 0)
+    if tokenizer.mask_token_id is None:
+        raise PretrainError("The tokenizer has no mask token; MLM needs one (train it with kind='bpe', family='roberta').")
+
+    training_args = TrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=args.max_steps or profile.max_steps,
+        per_device_train_batch_size=args.batch_size or profile.batch_size,
+        per_device_eval_batch_size=args.batch_size or profile.batch_size,
+        gradient_accumulation_steps=profile.grad_accumulation,
+        learning_rate=args.learning_rate or profile.learning_rate,
+        weight_decay=0.01,
+        adam_beta1=0.9,
+        adam_beta2=0.98,  # RoBERTa's value, as in the slide's run_mlm command
+        warmup_steps=0.06,  # a float below 1 is a share of the steps
+        lr_scheduler_type="linear",
+        eval_strategy="steps",
+        eval_steps=args.eval_steps or profile.eval_steps,
+        save_steps=args.save_steps or profile.eval_steps,
+        save_total_limit=3,
+        logging_steps=max(1, (args.eval_steps or profile.eval_steps) // 4),
+        report_to=["tensorboard"],
+        fp16=device.precision == "fp16",
+        bf16=device.precision == "bf16",
+        use_cpu=device.device == "cpu",  # on CPU, torchrun's processes join up (gloo) only with this set
+        seed=args.seed,
+        data_seed=args.seed,
+        dataloader_num_workers=0,  # the collator's epoch is set by a callback in this process
+        disable_tqdm=False,
+    )
+
+    corpus = load_corpus(args.corpus or profile.corpus_es, config=args.corpus_config or profile.corpus_es_config,
+                         streaming=profile.streaming, max_documents=args.max_documents or profile.max_documents)
+    train_blocks, eval_blocks = prepare_blocks(tokenizer, (row["text"] for row in corpus), block_size,
+                                               args.seed, args.eval_fraction, training_args)
+    if train_blocks.num_rows == 0 or eval_blocks.num_rows == 0:
+        raise PretrainError(f"The corpus is too small for blocks of {block_size} tokens; lower --block-size.")
+    eval_blocks = mask_once(eval_blocks, tokenizer, args.seed)
+
+    set_seed(args.seed)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=profile.hidden_size,
+        num_hidden_layers=profile.num_layers,
+        num_attention_heads=profile.num_heads,
+        intermediate_size=4 * profile.hidden_size,
+        max_position_embeddings=block_size + 2,  # RoBERTa's positions start after the padding index
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = RobertaForMaskedLM(config)
+    collator = SeededMLMCollator(tokenizer, seed=args.seed, pad_to_multiple_of=8)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=collator,
+        train_dataset=train_blocks,
+        eval_dataset=eval_blocks,
+        processing_class=tokenizer,
+        callbacks=[MaskingEpochCallback(collator)],
+    )
+
+    initial_path = output_dir / "initial_metrics.json"
+    if checkpoint is None:
+        initial_eval_loss = trainer.evaluate()["eval_loss"]
+        if trainer.is_world_process_zero():
+            output_dir.mkdir(parents=True, exist_ok=True)
+            initial_path.write_text(json.dumps({"initial_eval_loss": initial_eval_loss}), encoding="utf-8")
+    else:
+        initial_eval_loss = json.loads(initial_path.read_text(encoding="utf-8"))["initial_eval_loss"] if initial_path.is_file() else None
+    start_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] if checkpoint else 0
+
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.perf_counter() - started
+    final_eval_loss = trainer.evaluate()["eval_loss"]
+
+    steps = trainer.state.global_step
+    tokens_per_step = (training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+                       * training_args.world_size * block_size)  # packed blocks: no padding to discount
+    metrics = {
+        "objective": "mlm",
+        "profile": profile.name,
+        "initial_eval_loss": initial_eval_loss,
+        "final_eval_loss": final_eval_loss,
+        "final_perplexity": math.exp(final_eval_loss) if final_eval_loss < 700 else float("inf"),
+        "steps": steps,
+        "resumed_from_step": start_step,
+        "train_tokens": steps * tokens_per_step,
+        "tokens_per_second": (steps - start_step) * tokens_per_step / train_seconds if steps > start_step else None,
+        "world_size": training_args.world_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "block_size": block_size,
+        "device": device.name,
+        "precision": device.precision,
+        "seed": args.seed,
+    }
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(output_dir))  # model.safetensors, config, tokenizer
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        print(json.dumps(metrics, indent=2))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nlp_course.pretrain", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="objective", required=True)
+    mlm = sub.add_parser("mlm", help="masked language modelling: a RoBERTa from scratch on the Spanish corpus")
+    mlm.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
+    mlm.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
+    mlm.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
+    mlm.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the profile's eval steps)")
+    mlm.add_argument("--eval-steps", type=int, help="steps between evaluations (default: the profile's)")
+    mlm.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                     help="continue from the last checkpoint in --output-dir, or from the one given")
+    mlm.add_argument("--corpus", help="a course corpus name, a local file or folder, or a Hub id (default: the profile's)")
+    mlm.add_argument("--corpus-config", help="the Hub dataset's configuration, e.g. 20231101.es")
+    mlm.add_argument("--tokenizer", help="a folder saved with save_pretrained (default: the course's Spanish tokenizer)")
+    mlm.add_argument("--max-documents", type=int, help="read at most this many documents")
+    mlm.add_argument("--block-size", type=int, help="tokens per training block (default: the profile's seq_length)")
+    mlm.add_argument("--batch-size", type=int, help="blocks per device per step (default: the profile's)")
+    mlm.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
+    mlm.add_argument("--eval-fraction", type=float, default=0.1, help="share of documents held out (default 0.1)")
+    mlm.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        run_mlm(args)
+    except PretrainError as err:
+        parser.exit(2, f"error: {err}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
