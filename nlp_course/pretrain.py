@@ -177,6 +177,7 @@ def run_mlm(args) -> dict:
         save_total_limit=3,
         logging_steps=max(1, (args.eval_steps or profile.eval_steps) // 4),
         report_to=["tensorboard"],
+        include_num_input_tokens_seen="non_padding",  # logs num_input_tokens_seen and train_tokens_per_second
         fp16=device.precision == "fp16",
         bf16=device.precision == "bf16",
         use_cpu=device.device == "cpu",  # on CPU, torchrun's processes join up (gloo) only with this set
