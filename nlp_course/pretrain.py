@@ -5,10 +5,13 @@
     torchrun --nproc_per_node 2 -m nlp_course.pretrain mlm --output-dir runs/roberta-2p
 
 It writes checkpoints (safetensors weights) every ``--save-steps``, TensorBoard logs in
-``<output-dir>/runs/``, the final model and tokenizer in ``<output-dir>``, and ``metrics.json``
+``<output-dir>/runs/``, the final model and tokenizer in ``<output-dir>/final``, and ``metrics.json``
 with ``initial_eval_loss``, ``final_eval_loss``, ``final_perplexity``, ``steps``, ``train_tokens``,
 ``tokens_per_second`` and ``world_size``. Masks are a pure function of the seed, the epoch and the
 example, so a run killed and resumed ends where the uninterrupted run ends.
+
+It is notebook 04's model, collator and training arguments; the corpus is used as it comes, in
+whole documents (the notebook's perplexity sampling is a lesson, not applied here).
 
 Taught in: 04_pretraining_roberta.
 """
@@ -19,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,12 +43,20 @@ def checkpoints_in(output_dir: Path) -> list[Path]:
 
 
 def check_checkpoint(path: Path) -> None:
-    """Raise PretrainError unless ``path`` is a complete checkpoint with readable safetensors weights."""
+    """Raise PretrainError unless ``path`` is a complete, readable checkpoint.
+
+    Complete: weights (safetensors), trainer state, optimizer, scheduler and the random-number states
+    of every process (without them a resumed run is no longer exact). Readable: the weights' header
+    parses, and the optimizer and scheduler load with ``weights_only=True`` (no code is run).
+    """
+    import torch
     from safetensors import safe_open
 
     if not path.is_dir():
         raise PretrainError(f"Checkpoint {str(path)!r} does not exist.")
     missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
+    if not list(path.glob("rng_state*.pth")):
+        missing.append("rng_state*.pth")
     if missing:
         raise PretrainError(
             f"Checkpoint {str(path)!r} is incomplete (missing {', '.join(missing)}): the run was probably killed "
@@ -54,11 +66,50 @@ def check_checkpoint(path: Path) -> None:
         json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
         with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
             next(iter(weights.keys()), None)
+        for name in ("optimizer.pt", "scheduler.pt"):
+            torch.load(path / name, map_location="cpu", weights_only=True)
     except Exception as err:
         raise PretrainError(
-            f"Checkpoint {str(path)!r} is corrupt ({type(err).__name__}: {err}). "
+            f"Checkpoint {str(path)!r} is corrupt ({type(err).__name__}: {str(err)[:200]}). "
             "Delete that folder to resume from the previous checkpoint."
         ) from err
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file in full or not at all: a temporary file, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+RUN_CONFIG = "run_config.json"
+MAX_EVAL_DOCUMENTS = 2_000
+RESUMABLE_OPTIONS = ("max_steps", "save_steps", "eval_steps")  # these may change between a run and its resume
+
+
+def run_config(args, profile) -> dict:
+    """What defines a run: a resume must use the same values."""
+    return {
+        "profile": profile.name, "corpus": args.corpus or profile.corpus_es,
+        "corpus_config": args.corpus_config or profile.corpus_es_config,
+        "tokenizer": args.tokenizer or "course:es", "max_documents": args.max_documents or profile.max_documents,
+        "block_size": args.block_size or profile.seq_length, "batch_size": args.batch_size or profile.batch_size,
+        "learning_rate": args.learning_rate or profile.learning_rate, "eval_fraction": args.eval_fraction,
+        "seed": args.seed, "hidden_size": profile.hidden_size, "num_layers": profile.num_layers,
+        "num_heads": profile.num_heads, "grad_accumulation": profile.grad_accumulation,
+    }
+
+
+def check_same_run(output_dir: Path, config: dict) -> None:
+    saved_path = output_dir / RUN_CONFIG
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    changed = {k: (saved.get(k), v) for k, v in config.items() if saved.get(k) != v}
+    if changed:
+        detail = ", ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in changed.items())
+        raise PretrainError(f"--resume continues the run in {str(output_dir)!r} with other settings ({detail}). "
+                            "Resume with the same options, or start a new run in another --output-dir.")
 
 
 def resolve_resume(args) -> Path | None:
@@ -106,7 +157,8 @@ def prepare_blocks(tokenizer, documents, block_size: int, seed: int, eval_fracti
     docs = datasets.Dataset.from_dict({"text": list(documents)})
     if docs.num_rows < 2:
         raise PretrainError("The corpus needs at least two documents (one for evaluation).")
-    split = docs.train_test_split(test_size=max(1, round(eval_fraction * docs.num_rows)), seed=seed)
+    n_eval = min(MAX_EVAL_DOCUMENTS, max(1, round(eval_fraction * docs.num_rows)))  # evaluations stay quick
+    split = docs.train_test_split(test_size=n_eval, seed=seed)
 
     def tokenize(batch):
         return tokenizer(batch["text"])
@@ -137,35 +189,39 @@ def run_mlm(args) -> dict:
         set_seed,
     )
 
-    from nlp_course.data import load_corpus
+    from nlp_course.data import DataSourceError, HubUnavailableError, load_corpus
     from nlp_course.pretraining import MaskingEpochCallback, SeededMLMCollator, mask_once
-    from nlp_course.profiles import get_profile
+    from nlp_course.profiles import UnknownProfileError, get_profile
     from nlp_course.runtime import detect_device
     from nlp_course.tokenization import course_tokenizer
 
     validate(args)
     checkpoint = resolve_resume(args)
-    profile = get_profile(args.profile)
+    try:
+        profile = get_profile(args.profile)
+    except UnknownProfileError as err:
+        raise PretrainError(str(err)) from err
+    config_of_run = run_config(args, profile)
+    if checkpoint is not None:
+        check_same_run(args.output_dir, config_of_run)
     device = detect_device()
-    block_size = args.block_size or profile.seq_length
+    block_size = config_of_run["block_size"]
     output_dir: Path = args.output_dir
-
-    if args.tokenizer:
-        if not Path(args.tokenizer).is_dir():
-            raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained.")
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    else:
-        tokenizer = course_tokenizer("es", profile, verbose=int(os.environ.get("RANK", "0")) == 0)
-    if tokenizer.mask_token_id is None:
-        raise PretrainError("The tokenizer has no mask token; MLM needs one (train it with kind='bpe', family='roberta').")
+    if args.tokenizer and not (Path(args.tokenizer) / "tokenizer.json").is_file():
+        raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained (no tokenizer.json).")
+    try:  # the corpus is resolved before any long work: a wrong path or an offline Hub id fails here
+        corpus = load_corpus(config_of_run["corpus"], config=config_of_run["corpus_config"],
+                             streaming=profile.streaming, max_documents=config_of_run["max_documents"])
+    except (DataSourceError, HubUnavailableError, FileNotFoundError) as err:
+        raise PretrainError(f"--corpus: {err}") from err
 
     training_args = TrainingArguments(
         output_dir=str(output_dir),
         max_steps=args.max_steps or profile.max_steps,
-        per_device_train_batch_size=args.batch_size or profile.batch_size,
-        per_device_eval_batch_size=args.batch_size or profile.batch_size,
+        per_device_train_batch_size=config_of_run["batch_size"],
+        per_device_eval_batch_size=config_of_run["batch_size"],
         gradient_accumulation_steps=profile.grad_accumulation,
-        learning_rate=args.learning_rate or profile.learning_rate,
+        learning_rate=config_of_run["learning_rate"],
         weight_decay=0.01,
         adam_beta1=0.9,
         adam_beta2=0.98,  # RoBERTa's value, as in the slide's run_mlm command
@@ -178,6 +234,9 @@ def run_mlm(args) -> dict:
         logging_steps=max(1, (args.eval_steps or profile.eval_steps) // 4),
         report_to=["tensorboard"],
         include_num_input_tokens_seen="non_padding",  # logs num_input_tokens_seen and train_tokens_per_second
+        # RoBERTa's loss is already a mean over its masked tokens; without this, Trainer 5 multiplies
+        # it by the number of processes (every loss of a torchrun run would be doubled on two)
+        average_tokens_across_devices=False,
         fp16=device.precision == "fp16",
         bf16=device.precision == "bf16",
         use_cpu=device.device == "cpu",  # on CPU, torchrun's processes join up (gloo) only with this set
@@ -187,8 +246,15 @@ def run_mlm(args) -> dict:
         disable_tqdm=False,
     )
 
-    corpus = load_corpus(args.corpus or profile.corpus_es, config=args.corpus_config or profile.corpus_es_config,
-                         streaming=profile.streaming, max_documents=args.max_documents or profile.max_documents)
+    with training_args.main_process_first(desc="the tokenizer"):  # trained (and saved) once, then loaded
+        try:
+            tokenizer = (AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer
+                         else course_tokenizer("es", profile, verbose=training_args.process_index == 0))
+        except OSError as err:
+            raise PretrainError(f"--tokenizer {args.tokenizer!r} could not be loaded: {err}") from err
+    if tokenizer.mask_token_id is None:
+        raise PretrainError("The tokenizer has no mask token; MLM needs one (train it with kind='bpe', family='roberta').")
+
     train_blocks, eval_blocks = prepare_blocks(tokenizer, (row["text"] for row in corpus), block_size,
                                                args.seed, args.eval_fraction, training_args)
     if train_blocks.num_rows == 0 or eval_blocks.num_rows == 0:
@@ -207,6 +273,7 @@ def run_mlm(args) -> dict:
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        attn_implementation="sdpa",  # PyTorch's fused attention: the fast path on a GPU
     )
     model = RobertaForMaskedLM(config)
     collator = SeededMLMCollator(tokenizer, seed=args.seed, pad_to_multiple_of=8)
@@ -225,19 +292,23 @@ def run_mlm(args) -> dict:
         initial_eval_loss = trainer.evaluate()["eval_loss"]
         if trainer.is_world_process_zero():
             output_dir.mkdir(parents=True, exist_ok=True)
-            initial_path.write_text(json.dumps({"initial_eval_loss": initial_eval_loss}), encoding="utf-8")
+            write_atomically(output_dir / RUN_CONFIG, json.dumps(config_of_run, indent=2))
+            write_atomically(initial_path, json.dumps({"initial_eval_loss": initial_eval_loss}))
     else:
         initial_eval_loss = json.loads(initial_path.read_text(encoding="utf-8"))["initial_eval_loss"] if initial_path.is_file() else None
-    start_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] if checkpoint else 0
+    resumed_state = json.loads((checkpoint / "trainer_state.json").read_text()) if checkpoint else {}
+    start_step, tokens_at_start = resumed_state.get("global_step", 0), resumed_state.get("num_input_tokens_seen", 0)
 
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = time.perf_counter() - started
+    wall_seconds = time.perf_counter() - started
+    # time spent training, without the evaluations that ran inside train()
+    eval_seconds = sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history if e.get("step", 0) > start_step)
     final_eval_loss = trainer.evaluate()["eval_loss"]
 
     steps = trainer.state.global_step
-    tokens_per_step = (training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-                       * training_args.world_size * block_size)  # packed blocks: no padding to discount
+    train_tokens = trainer.state.num_input_tokens_seen  # summed over processes, restored on resume
+    session_tokens = train_tokens - tokens_at_start
     metrics = {
         "objective": "mlm",
         "profile": profile.name,
@@ -246,8 +317,8 @@ def run_mlm(args) -> dict:
         "final_perplexity": math.exp(final_eval_loss) if final_eval_loss < 700 else float("inf"),
         "steps": steps,
         "resumed_from_step": start_step,
-        "train_tokens": steps * tokens_per_step,
-        "tokens_per_second": (steps - start_step) * tokens_per_step / train_seconds if steps > start_step else None,
+        "train_tokens": train_tokens,
+        "tokens_per_second": session_tokens / max(wall_seconds - eval_seconds, 1e-9) if steps > start_step else None,
         "world_size": training_args.world_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "block_size": block_size,
@@ -256,8 +327,12 @@ def run_mlm(args) -> dict:
         "seed": args.seed,
     }
     if trainer.is_world_process_zero():
-        trainer.save_model(str(output_dir))  # model.safetensors, config, tokenizer
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        final_dir, tmp_dir = output_dir / "final", output_dir / ".final.tmp"
+        trainer.save_model(str(tmp_dir))  # model.safetensors, config, tokenizer
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        tmp_dir.rename(final_dir)
+        write_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2))  # written last
         print(json.dumps(metrics, indent=2))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

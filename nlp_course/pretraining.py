@@ -77,19 +77,19 @@ class SeededMLMCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        ids = [list(e["input_ids"]) for e in examples]
-        batch = self.tokenizer.pad({"input_ids": ids}, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
         if "labels" in examples[0]:  # already masked (an evaluation set masked once): pad, never re-mask
-            width = batch["input_ids"].shape[1]
-            batch["labels"] = torch.tensor([list(e["labels"]) + [IGNORE_INDEX] * (width - len(e["labels"])) for e in examples])
-            return batch
-        inputs, labels = [], []
-        for row, example_ids in zip(batch["input_ids"], ids, strict=True):
-            generator = torch.Generator().manual_seed(_example_seed(self.seed, self.epoch, example_ids))
-            masked, label = mask_tokens(row.unsqueeze(0), self.tokenizer, generator, self.mlm_probability)
-            inputs.append(masked[0])
-            labels.append(label[0])
-        batch["input_ids"], batch["labels"] = torch.stack(inputs), torch.stack(labels)
+            rows = [(list(e["input_ids"]), list(e["labels"])) for e in examples]
+        else:  # mask each example on its own, unpadded: its mask cannot depend on its batch partners
+            rows = []
+            for e in examples:
+                ids = list(e["input_ids"])
+                generator = torch.Generator().manual_seed(_example_seed(self.seed, self.epoch, ids))
+                masked, label = mask_tokens(torch.tensor([ids]), self.tokenizer, generator, self.mlm_probability)
+                rows.append((masked[0].tolist(), label[0].tolist()))
+        batch = self.tokenizer.pad({"input_ids": [r[0] for r in rows]}, pad_to_multiple_of=self.pad_to_multiple_of,
+                                   return_tensors="pt")
+        width = batch["input_ids"].shape[1]
+        batch["labels"] = torch.tensor([r[1] + [IGNORE_INDEX] * (width - len(r[1])) for r in rows])
         return batch
 
 
