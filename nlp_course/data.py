@@ -380,6 +380,43 @@ def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDic
     return dd.cast_column("label", datasets.ClassLabel(names=sorted(values)))
 
 
+def load_labelled_files(
+    files: dict[str, str | os.PathLike], *, text_column: str = "text", label_column: str = "label"
+) -> datasets.DatasetDict:
+    """Labelled splits from separate files, ``{"train": path, "validation": path, "test": path}``.
+
+    The files must share one format and their columns; the labels of all splits are encoded together,
+    so a label has the same id everywhere, as with ``load_labelled``.
+    """
+    if text_column == label_column:
+        raise DataSourceError(f"text_column and label_column are both {text_column!r}; they must be two columns.")
+    data_files, builders = {}, set()
+    for split, path in files.items():
+        path = Path(path).expanduser()
+        builder, found = _local_data_files(path)  # existence, format and emptiness are checked here
+        if path.is_dir():
+            raise DataSourceError(f"The {split} file {str(path)!r} is a folder; give a file.")
+        builders.add(builder)
+        data_files[split] = found["train"]
+    if len(builders) > 1:
+        raise DataSourceError(f"The files are in different formats ({sorted(builders)}); use one format for all splits.")
+    try:
+        dd = datasets.load_dataset(builders.pop(), data_files=data_files)
+    except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
+        cause = err.__cause__ or err
+        raise DataSourceError(f"Could not read the files: {type(cause).__name__}: {str(cause)[:300]}. "
+                              "Check that all files have the same columns.") from err
+    dd = datasets.DatasetDict({name: dd[name] for name in [*SPLIT_NAMES, *dd] if name in dd})
+    source = ", ".join(str(v) for v in files.values())
+    for column, role in ((text_column, "text"), (label_column, "label")):
+        _check_column(dd, column, role, source)
+    dd = datasets.DatasetDict(
+        {split: _rename_columns(ds, {text_column: "text", label_column: "label"}) for split, ds in dd.items()}
+    )
+    _check_text(dd, source)
+    return _encode_labels(dd, source)
+
+
 def course_file(name: str) -> Path:
     """Path of a course dataset's file or folder in ``data/`` (``course_file("corpus_es")``)."""
     if name not in COURSE_DATASETS:

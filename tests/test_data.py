@@ -331,3 +331,16 @@ def test_code_corpus_from_the_hub_offline_fails_at_once(offline):
         data.load_code_corpus("codeparrot/codeparrot-clean-valid")
     with pytest.raises(DataSourceError, match="split"):
         list(data.iter_python_files(split="valid"))
+
+
+def test_separate_files_share_one_label_encoding(tmp_path):
+    pd.DataFrame({"text": list("abc"), "label": ["pos", "neg", "neu"]}).to_json(tmp_path / "tr.jsonl", orient="records", lines=True)
+    pd.DataFrame({"text": list("de"), "label": ["pos", "pos"]}).to_json(tmp_path / "te.jsonl", orient="records", lines=True)
+    dd = data.load_labelled_files({"train": tmp_path / "tr.jsonl", "test": tmp_path / "te.jsonl"})
+    assert list(dd) == ["train", "test"] and dd["test"]["label"] == [2, 2]
+    assert dd["test"].features["label"].names == ["neg", "neu", "pos"]
+    pd.DataFrame({"text": ["x"], "label": ["pos"]}).to_csv(tmp_path / "te.csv", index=False)
+    with pytest.raises(DataSourceError, match="different formats"):
+        data.load_labelled_files({"train": tmp_path / "tr.jsonl", "test": tmp_path / "te.csv"})
+    with pytest.raises(FileNotFoundError):
+        data.load_labelled_files({"train": tmp_path / "nope.csv"})

@@ -1,0 +1,254 @@
+"""Text classification from the command line, in the spirit of ``run_glue.py``.
+
+    python -m nlp_course.finetune --train-file data/reviews_es/train.csv --validation-file data/reviews_es/validation.csv \\
+        --test-file data/reviews_es/test.csv --output-dir runs/sentiment-es
+    python -m nlp_course.finetune --dataset cornell-movie-review-data/rotten_tomatoes --model FacebookAI/roberta-base \\
+        --output-dir runs/rotten --profile colab
+    python -m nlp_course.finetune --train-file reviews.jsonl --label-column stars --freeze-base --output-dir runs/head
+
+Files may be csv, json/jsonl or parquet; string labels become a ``ClassLabel``. Without
+``--validation-file`` a tenth of the training rows is held out (stratified); without ``--test-file``
+the scores are those of the validation split. ``--model`` is a folder saved with ``save_pretrained``
+or a Hub id; by default, the course's own small pretrained encoder for the profile (pretrained now,
+with ``python -m nlp_course.pretrain mlm``'s code, if no earlier run saved one). ``--freeze-base``
+trains only the classification head (transfer learning, as the slides call it).
+
+Writes the model (safetensors) and tokenizer to ``<output-dir>/model`` and ``metrics.json`` with
+``accuracy``, ``f1`` (binary for two labels, else macro), ``num_trainable_parameters``,
+``num_parameters`` and the majority-class accuracy of the same split. Bad input is reported before
+any training starts.
+
+Taught in: 07_fine_tuning_classification (to come); the training code is notebook 04's pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+class FinetuneError(ValueError):
+    """Bad input found before any training starts."""
+
+
+def course_encoder(profile, verbose: bool = True) -> Path:
+    """The course's pretrained Spanish encoder for a profile: notebook 04's, the CLI's, or trained now."""
+    from types import SimpleNamespace
+
+    from nlp_course.pretrain import run_mlm
+    from nlp_course.tokenization import outputs_dir
+
+    base = outputs_dir() / "roberta" / profile.name
+    for candidate in (base / "final", base / "course" / "final"):  # notebook 04's, then an earlier call's
+        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
+            if verbose:
+                print(f"Using the course encoder in {candidate}")
+            return candidate
+    if verbose:
+        print(f"No pretrained course encoder for the {profile.name!r} profile yet: pretraining one (notebook 04's recipe).")
+    out = base / "course"
+    if out.exists():  # an earlier attempt that did not finish
+        shutil.rmtree(out)
+    run_mlm(SimpleNamespace(output_dir=out, profile=profile.name, max_steps=None, save_steps=None, eval_steps=None,
+                            resume=None, corpus=None, corpus_config=None, tokenizer=None, max_documents=None,
+                            block_size=None, batch_size=None, learning_rate=None, eval_fraction=0.1, seed=42))
+    return out / "final"
+
+
+def load_splits(args):
+    """The labelled splits, from files or the Hub, with train / validation / test."""
+    from nlp_course.data import DataSourceError, HubUnavailableError, load_labelled, load_labelled_files
+
+    if bool(args.dataset) == bool(args.train_file):
+        raise FinetuneError("Give either --train-file (with optional --validation-file and --test-file) or --dataset.")
+    try:
+        if args.dataset:
+            dd = load_labelled(args.dataset, config=args.dataset_config, text_column=args.text_column,
+                               label_column=args.label_column)
+        else:
+            files = {"train": args.train_file}
+            if args.validation_file:
+                files["validation"] = args.validation_file
+            if args.test_file:
+                files["test"] = args.test_file
+            dd = load_labelled_files(files, text_column=args.text_column, label_column=args.label_column)
+    except (DataSourceError, HubUnavailableError, FileNotFoundError) as err:
+        raise FinetuneError(str(err)) from err
+    if "train" not in dd:
+        raise FinetuneError(f"The dataset has no 'train' split (it has {list(dd)}).")
+    names = dd["train"].features["label"].names
+    seen = set(dd["train"]["label"])
+    if len(seen) < 2:
+        raise FinetuneError(f"The training data holds a single class ({names[next(iter(seen))]!r}); a classifier needs two or more.")
+    if "validation" not in dd:
+        if dd["train"].num_rows < 10:
+            raise FinetuneError("Too few training rows to hold out a validation split; give --validation-file.")
+        held = dd["train"].train_test_split(test_size=0.1, seed=args.seed, stratify_by_column="label")
+        dd["train"], dd["validation"] = held["train"], held["test"]
+    return dd
+
+
+def compute_scores(labels, predictions, num_labels: int) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    average = "binary" if num_labels == 2 else "macro"
+    return {"accuracy": float(accuracy_score(labels, predictions)),
+            "f1": float(f1_score(labels, predictions, average=average)), "f1_average": average}
+
+
+def run_finetune(args) -> dict:
+    import numpy as np
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from nlp_course.data import hub_available
+    from nlp_course.profiles import UnknownProfileError, get_profile
+    from nlp_course.runtime import detect_device
+
+    for name in ("epochs", "batch_size", "max_length"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FinetuneError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise FinetuneError(f"--output-dir {str(args.output_dir)!r} is a file; give a folder.")
+    try:
+        profile = get_profile(args.profile)
+    except UnknownProfileError as err:
+        raise FinetuneError(str(err)) from err
+    if args.model:
+        model_path = Path(args.model).expanduser()
+        looks_local = model_path.exists() or args.model.startswith((".", "/", "~")) or args.model.count("/") > 1
+        if looks_local and not (model_path / "config.json").is_file():
+            raise FinetuneError(f"--model {args.model!r} is not a folder saved with save_pretrained (no config.json there).")
+        if not looks_local and not hub_available():
+            raise FinetuneError(f"--model {args.model!r} is a Hub id, but the Hub cannot be reached; give a local folder, "
+                                "or leave --model out to use the course's own encoder.")
+    splits = load_splits(args)  # data problems are reported before any model is loaded or trained
+    names = splits["train"].features["label"].names
+    model_source = str(Path(args.model).expanduser()) if args.model and Path(args.model).expanduser().exists() else args.model
+    model_source = model_source or str(course_encoder(profile))
+
+    device = detect_device()
+    tokenizer = AutoTokenizer.from_pretrained(model_source)
+    set_seed(args.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_source, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
+        use_safetensors=True,
+    )
+    if args.freeze_base:  # transfer learning: the pretrained encoder stays as it is, only the head learns
+        for parameter in model.base_model.parameters():
+            parameter.requires_grad = False
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    epochs = args.epochs or (10 if profile.name == "toy" else 3)
+    max_length = args.max_length or min(512, getattr(model.config, "max_position_embeddings", 514) - 2)
+    tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                           desc="tokenizing")
+
+    def metrics_of(prediction):
+        return compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
+
+    training_args = TrainingArguments(
+        output_dir=str(args.output_dir / "checkpoints"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=args.batch_size or profile.batch_size,
+        per_device_eval_batch_size=args.batch_size or profile.batch_size,
+        # a tiny toy encoder needs a large rate; a BERT-sized one the usual 2e-5 (a head alone: 1e-3)
+        learning_rate=args.learning_rate or (1e-3 if args.freeze_base else 2e-3 if profile.name == "toy" else 2e-5),
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        eval_strategy="epoch",
+        save_strategy="no",  # the final model is saved once, below
+        logging_steps=10,
+        report_to=[],
+        fp16=device.precision == "fp16",
+        bf16=device.precision == "bf16",
+        use_cpu=device.device == "cpu",
+        seed=args.seed,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=tokenized["train"],
+                      eval_dataset=tokenized["validation"], processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), compute_metrics=metrics_of)
+    trainer.train()
+
+    scored = "test" if "test" in tokenized else "validation"
+    prediction = trainer.predict(tokenized[scored])
+    scores = compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
+    majority = Counter(splits["train"]["label"]).most_common(1)[0][0]
+    metrics = {
+        **scores,
+        "split": scored,
+        "examples": len(prediction.label_ids),
+        "majority_class": names[majority],
+        "majority_accuracy": float(np.mean(np.asarray(prediction.label_ids) == majority)),
+        "eval_loss": prediction.metrics.get("test_loss"),
+        "num_trainable_parameters": trainable,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "freeze_base": bool(args.freeze_base),
+        "labels": names,
+        "model": model_source,
+        "epochs": epochs,
+    }
+    if metrics["eval_loss"] is not None and not math.isfinite(metrics["eval_loss"]):
+        metrics["eval_loss"] = None
+    if trainer.is_world_process_zero():
+        final, tmp = args.output_dir / "model", args.output_dir / ".model.tmp"
+        trainer.save_model(str(tmp))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        shutil.rmtree(args.output_dir / "checkpoints", ignore_errors=True)
+        path = args.output_dir / "metrics.json"
+        path.with_name(".metrics.json.tmp").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        os.replace(path.with_name(".metrics.json.tmp"), path)
+        print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nlp_course.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", type=Path, required=True, help="model, tokenizer and metrics.json go here")
+    parser.add_argument("--train-file", help="csv, json/jsonl or parquet")
+    parser.add_argument("--validation-file")
+    parser.add_argument("--test-file")
+    parser.add_argument("--dataset", help="a Hub id instead of files (splits from the Hub)")
+    parser.add_argument("--dataset-config", help="the Hub dataset's configuration")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--model", help="a folder saved with save_pretrained or a Hub id (default: the course encoder)")
+    parser.add_argument("--freeze-base", action="store_true", help="train only the classification head")
+    parser.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
+    parser.add_argument("--epochs", type=int, help="default: 10 in the toy profile, 3 otherwise")
+    parser.add_argument("--batch-size", type=int, help="default: the profile's")
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--max-length", type=int, help="tokens per text (default: what the model allows, at most 512)")
+    parser.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        run_finetune(args)
+    except FinetuneError as err:
+        parser.exit(2, f"error: {err}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

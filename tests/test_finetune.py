@@ -1,0 +1,128 @@
+import json
+import os
+
+import pandas as pd
+import pytest
+from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForMaskedLM
+
+from nlp_course.finetune import FinetuneError, compute_scores, main
+from nlp_course.tokenization import course_tokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A small, untrained RoBERTa saved with the course tokenizer: fast to fine-tune in a test."""
+    folder = tmp_path_factory.mktemp("tiny")
+    os.environ["NLP_COURSE_OUTPUTS"] = str(folder / "outputs")
+    try:
+        tokenizer = course_tokenizer("es", "toy", verbose=False)
+    finally:
+        del os.environ["NLP_COURSE_OUTPUTS"]
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
+                           pad_token_id=tokenizer.pad_token_id)
+    RobertaForMaskedLM(config).save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    return folder / "model"
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    frames = {split: pd.read_csv(os.path.join(ROOT, "data", "reviews_en", f"{split}.csv")) for split in ("train", "validation", "test")}
+    return {split: frame.head(40 if split == "train" else 12) for split, frame in frames.items()}
+
+
+def write(frames, folder, fmt):
+    paths = {}
+    for split, frame in frames.items():
+        path = folder / f"{split}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        elif fmt == "json":
+            path.write_text(json.dumps(frame.to_dict(orient="records")))
+        else:
+            frame.to_parquet(path)
+        paths[split] = str(path)
+    return paths
+
+
+def run(*args):
+    return main([*args, "--profile", "toy", "--epochs", "1", "--batch-size", "8", "--max-length", "64"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_every_file_format(tmp_path, tiny_model, reviews, fmt):
+    paths = write(reviews, tmp_path, fmt)
+    run("--train-file", paths["train"], "--validation-file", paths["validation"], "--test-file", paths["test"],
+        "--model", str(tiny_model), "--output-dir", str(tmp_path / "out"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["labels"] == ["negative", "positive"]  # string labels became a ClassLabel
+    assert metrics["split"] == "test" and metrics["examples"] == 12
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["f1_average"] == "binary"
+    saved = tmp_path / "out" / "model"
+    assert (saved / "model.safetensors").is_file() and not list(saved.glob("*.bin*model*"))
+    reloaded = AutoModelForSequenceClassification.from_pretrained(saved, use_safetensors=True)
+    assert reloaded.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_frozen_base_trains_only_the_head(tmp_path, tiny_model, reviews):
+    paths = write(reviews, tmp_path, "csv")
+    run("--train-file", paths["train"], "--model", str(tiny_model), "--freeze-base", "--output-dir", str(tmp_path / "out"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    hidden, labels = 32, 2  # RoBERTa's head: dense (hidden x hidden + hidden), out_proj (hidden x labels + labels)
+    assert metrics["num_trainable_parameters"] == hidden * hidden + hidden + hidden * labels + labels
+    assert metrics["num_parameters"] > 10 * metrics["num_trainable_parameters"]
+    assert metrics["split"] == "validation"  # no test file: scored on the held-out tenth of train
+
+
+def test_default_model_is_the_course_encoder_pretrained_on_demand(tmp_path, reviews, monkeypatch):
+    monkeypatch.setenv("NLP_COURSE_OUTPUTS", str(tmp_path / "outputs"))
+    paths = write(reviews, tmp_path, "csv")
+    run("--train-file", paths["train"], "--test-file", paths["test"], "--output-dir", str(tmp_path / "out"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    encoder = tmp_path / "outputs" / "roberta" / "toy" / "course" / "final"
+    assert metrics["model"] == str(encoder) and (encoder / "model.safetensors").is_file()
+
+
+def test_scores_against_a_hand_count():
+    # labels 1 1 0 0 1, predictions 1 0 0 1 1: 3 right of 5; positives: tp 2, fp 1, fn 1 -> f1 2/3
+    assert compute_scores([1, 1, 0, 0, 1], [1, 0, 0, 1, 1], 2) == {"accuracy": 0.6, "f1": pytest.approx(2 / 3), "f1_average": "binary"}
+    assert compute_scores([0, 1, 2], [0, 2, 2], 3)["f1_average"] == "macro"
+
+
+def error_of(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--profile", "toy"])
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input_is_reported_before_training(capsys, tmp_path, tiny_model, reviews, offline):
+    paths = write(reviews, tmp_path, "csv")
+    out = ["--output-dir", str(tmp_path / "out")]
+    assert "no column 'sentiment'" in error_of(capsys, "--train-file", paths["train"], "--label-column", "sentiment", *out)
+    reviews["train"].assign(label="positive").to_csv(tmp_path / "one.csv", index=False)
+    assert "single class" in error_of(capsys, "--train-file", str(tmp_path / "one.csv"), *out)
+    (tmp_path / "empty.csv").write_text("")
+    assert "Empty file" in error_of(capsys, "--train-file", str(tmp_path / "empty.csv"), *out)
+    assert "not a folder saved with save_pretrained" in error_of(capsys, "--train-file", paths["train"], "--model", "./no/model", *out)
+    assert "cannot be reached" in error_of(capsys, "--train-file", paths["train"], "--model", "someone/bert", *out)
+    assert "either --train-file" in error_of(capsys, *out)
+    assert "No such file" in error_of(capsys, "--train-file", str(tmp_path / "missing.csv"), *out)
+    assert not (tmp_path / "out").exists(), "nothing written"
+
+
+def test_unknown_profile_and_bad_numbers(capsys, tmp_path, reviews):
+    paths = write(reviews, tmp_path, "csv")
+    with pytest.raises(SystemExit):
+        main(["--train-file", paths["train"], "--output-dir", str(tmp_path / "o"), "--profile", "huge"])
+    assert "Valid profiles" in capsys.readouterr().err
+    assert "--epochs must be" in error_of(capsys, "--train-file", paths["train"], "--output-dir", str(tmp_path / "o"), "--epochs", "0")
+    with pytest.raises(FinetuneError):
+        from nlp_course.finetune import build_parser, run_finetune
+
+        run_finetune(build_parser().parse_args(["--output-dir", str(tmp_path / "o"), "--dataset", "x", "--train-file", paths["train"]]))
