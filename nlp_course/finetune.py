@@ -67,6 +67,8 @@ def load_splits(args):
 
     if bool(args.dataset) == bool(args.train_file):
         raise FinetuneError("Give either --train-file (with optional --validation-file and --test-file) or --dataset.")
+    if args.dataset and (args.validation_file or args.test_file):
+        raise FinetuneError("--validation-file and --test-file go with --train-file; with --dataset the splits come from the Hub.")
     try:
         if args.dataset:
             dd = load_labelled(args.dataset, config=args.dataset_config, text_column=args.text_column,
@@ -84,22 +86,39 @@ def load_splits(args):
         raise FinetuneError(f"The dataset has no 'train' split (it has {list(dd)}).")
     names = dd["train"].features["label"].names
     seen = set(dd["train"]["label"])
+    for split, ds in dd.items():  # every label to score must be one the model can learn
+        unknown = set(ds["label"]) - seen
+        if -1 in unknown:
+            raise FinetuneError(f"The {split!r} split has unlabelled rows (label -1), as Hub test splits often do; "
+                                "give a labelled --test-file, or score on the validation split.")
+        if unknown:
+            raise FinetuneError(f"The {split!r} split has labels that never occur in training: "
+                                f"{sorted(names[i] for i in unknown)}. Fix the labels, or add examples of them to training.")
     if len(seen) < 2:
         raise FinetuneError(f"The training data holds a single class ({names[next(iter(seen))]!r}); a classifier needs two or more.")
+    if len(seen) < len(names):  # classes only validation/test would have had are excluded above: renumber
+        raise FinetuneError(f"The label set {names} has classes no training row has: {sorted(set(names) - {names[i] for i in seen})}.")
     if "validation" not in dd:
-        if dd["train"].num_rows < 10:
-            raise FinetuneError("Too few training rows to hold out a validation split; give --validation-file.")
-        held = dd["train"].train_test_split(test_size=0.1, seed=args.seed, stratify_by_column="label")
+        n_rows, n_classes = dd["train"].num_rows, len(names)
+        n_held = max(n_classes, round(0.1 * n_rows))
+        if n_rows - n_held < n_classes:
+            raise FinetuneError(f"Too few training rows ({n_rows}) to hold out a validation split; give --validation-file.")
+        smallest = min(Counter(dd["train"]["label"]).values())
+        stratify = "label" if smallest >= 2 else None  # a class with one row cannot be on both sides
+        held = dd["train"].train_test_split(test_size=n_held, seed=args.seed, stratify_by_column=stratify)
         dd["train"], dd["validation"] = held["train"], held["test"]
     return dd
 
 
 def compute_scores(labels, predictions, num_labels: int) -> dict:
+    """Accuracy and F1: binary F1 of label 1 for two classes (the second name in alphabetical order), else macro."""
     from sklearn.metrics import accuracy_score, f1_score
 
     average = "binary" if num_labels == 2 else "macro"
     return {"accuracy": float(accuracy_score(labels, predictions)),
-            "f1": float(f1_score(labels, predictions, average=average)), "f1_average": average}
+            "f1": float(f1_score(labels, predictions, average=average, zero_division=0,
+                                 labels=list(range(num_labels)) if average == "macro" else None)),
+            "f1_average": average}
 
 
 def run_finetune(args) -> dict:
@@ -114,6 +133,7 @@ def run_finetune(args) -> dict:
     )
 
     from nlp_course.data import hub_available
+    from nlp_course.pretrain import PretrainError
     from nlp_course.profiles import UnknownProfileError, get_profile
     from nlp_course.runtime import detect_device
 
@@ -128,32 +148,58 @@ def run_finetune(args) -> dict:
     except UnknownProfileError as err:
         raise FinetuneError(str(err)) from err
     if args.model:
+        from nlp_course.data import _looks_like_path
+
         model_path = Path(args.model).expanduser()
-        looks_local = model_path.exists() or args.model.startswith((".", "/", "~")) or args.model.count("/") > 1
-        if looks_local and not (model_path / "config.json").is_file():
-            raise FinetuneError(f"--model {args.model!r} is not a folder saved with save_pretrained (no config.json there).")
-        if not looks_local and not hub_available():
+        looks_local = model_path.exists() or _looks_like_path(args.model)
+        if looks_local and not model_path.is_dir():
+            raise FinetuneError(f"--model {args.model!r}: no such folder. Give a folder saved with save_pretrained, "
+                                "a Hub id, or leave --model out to use the course's own encoder.")
+        if looks_local:
+            missing = [f for f in ("config.json", "tokenizer.json") if not (model_path / f).is_file()]
+            if not any(model_path.glob("model*.safetensors*")):
+                missing.append("model.safetensors (pickled pytorch_model.bin weights are not loaded)")
+            if missing:
+                raise FinetuneError(f"--model {args.model!r} is not a model folder saved with save_pretrained "
+                                    f"(missing {', '.join(missing)}).")
+        elif not hub_available():
             raise FinetuneError(f"--model {args.model!r} is a Hub id, but the Hub cannot be reached; give a local folder, "
                                 "or leave --model out to use the course's own encoder.")
     splits = load_splits(args)  # data problems are reported before any model is loaded or trained
     names = splits["train"].features["label"].names
     model_source = str(Path(args.model).expanduser()) if args.model and Path(args.model).expanduser().exists() else args.model
-    model_source = model_source or str(course_encoder(profile))
+    if not model_source:
+        if profile.name != "toy":
+            print(f"No --model given: pretraining the course encoder at the {profile.name!r} scale first (long). "
+                  "Pass --model to fine-tune an existing one.")
+        try:
+            model_source = str(course_encoder(profile))
+        except PretrainError as err:
+            raise FinetuneError(f"The course encoder could not be pretrained: {err}. Pass --model instead.") from err
 
     device = detect_device()
-    tokenizer = AutoTokenizer.from_pretrained(model_source)
     set_seed(args.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_source, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
-        use_safetensors=True,
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_source, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)}, use_safetensors=True,
+        )
+    except OSError as err:
+        raise FinetuneError(f"--model {model_source!r} could not be loaded: {err}") from err
+    if len(tokenizer) > model.config.vocab_size:
+        raise FinetuneError(f"The tokenizer ({len(tokenizer)} tokens) does not fit the model ({model.config.vocab_size}).")
+    positions = getattr(model.config, "max_position_embeddings", None)
+    model_limit = min(x for x in (tokenizer.model_max_length, positions and positions - 2, 512) if x)  # RoBERTa: 2 reserved
+    if args.max_length and args.max_length > model_limit:
+        raise FinetuneError(f"--max-length {args.max_length} is more than this model takes ({model_limit} tokens).")
     if args.freeze_base:  # transfer learning: the pretrained encoder stays as it is, only the head learns
         for parameter in model.base_model.parameters():
             parameter.requires_grad = False
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     epochs = args.epochs or (10 if profile.name == "toy" else 3)
-    max_length = args.max_length or min(512, getattr(model.config, "max_position_embeddings", 514) - 2)
+    max_length = args.max_length or model_limit
     tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
                            desc="tokenizing")
 
@@ -181,7 +227,10 @@ def run_finetune(args) -> dict:
     trainer = Trainer(model=model, args=training_args, train_dataset=tokenized["train"],
                       eval_dataset=tokenized["validation"], processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), compute_metrics=metrics_of)
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        shutil.rmtree(args.output_dir / "checkpoints", ignore_errors=True)  # save_strategy="no": only logs there
 
     scored = "test" if "test" in tokenized else "validation"
     prediction = trainer.predict(tokenized[scored])
@@ -198,6 +247,7 @@ def run_finetune(args) -> dict:
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "freeze_base": bool(args.freeze_base),
         "labels": names,
+        "f1_positive_label": names[1] if len(names) == 2 else None,
         "model": model_source,
         "epochs": epochs,
     }
@@ -205,14 +255,16 @@ def run_finetune(args) -> dict:
         metrics["eval_loss"] = None
     if trainer.is_world_process_zero():
         final, tmp = args.output_dir / "model", args.output_dir / ".model.tmp"
-        trainer.save_model(str(tmp))
+        shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier crash
+        trainer.model.save_pretrained(tmp)  # safetensors weights and config, no pickled training arguments
+        tokenizer.save_pretrained(tmp)
+        path = args.output_dir / "metrics.json"
+        pending = path.with_name(".metrics.json.tmp")
+        pending.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
-        shutil.rmtree(args.output_dir / "checkpoints", ignore_errors=True)
-        path = args.output_dir / "metrics.json"
-        path.with_name(".metrics.json.tmp").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        os.replace(path.with_name(".metrics.json.tmp"), path)
+        os.replace(pending, path)
         print(json.dumps(metrics, indent=2))
     return metrics
 

@@ -62,17 +62,25 @@ def test_every_file_format(tmp_path, tiny_model, reviews, fmt):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["labels"] == ["negative", "positive"]  # string labels became a ClassLabel
     assert metrics["split"] == "test" and metrics["examples"] == 12
-    assert 0 <= metrics["accuracy"] <= 1 and metrics["f1_average"] == "binary"
+    assert metrics["f1_average"] == "binary" and metrics["f1_positive_label"] == "positive"
+    majority = reviews["train"]["label"].value_counts().idxmax()
+    assert metrics["majority_class"] == majority
+    assert metrics["majority_accuracy"] == pytest.approx((reviews["test"]["label"] == majority).mean())
     saved = tmp_path / "out" / "model"
-    assert (saved / "model.safetensors").is_file() and not list(saved.glob("*.bin*model*"))
+    assert (saved / "model.safetensors").is_file() and not list(saved.glob("*.bin")), "no pickle files at all"
     reloaded = AutoModelForSequenceClassification.from_pretrained(saved, use_safetensors=True)
     assert reloaded.config.id2label == {0: "negative", 1: "positive"}
 
 
 def test_frozen_base_trains_only_the_head(tmp_path, tiny_model, reviews):
+    from safetensors.torch import load_file
+
     paths = write(reviews, tmp_path, "csv")
     run("--train-file", paths["train"], "--model", str(tiny_model), "--freeze-base", "--output-dir", str(tmp_path / "out"))
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    before, after = load_file(tiny_model / "model.safetensors"), load_file(tmp_path / "out" / "model" / "model.safetensors")
+    shared = [k for k in after if k.startswith("roberta.") and k in before]
+    assert shared and all((before[k] == after[k]).all() for k in shared), "the encoder did not move"
     hidden, labels = 32, 2  # RoBERTa's head: dense (hidden x hidden + hidden), out_proj (hidden x labels + labels)
     assert metrics["num_trainable_parameters"] == hidden * hidden + hidden + hidden * labels + labels
     assert metrics["num_parameters"] > 10 * metrics["num_trainable_parameters"]
@@ -91,7 +99,19 @@ def test_default_model_is_the_course_encoder_pretrained_on_demand(tmp_path, revi
 def test_scores_against_a_hand_count():
     # labels 1 1 0 0 1, predictions 1 0 0 1 1: 3 right of 5; positives: tp 2, fp 1, fn 1 -> f1 2/3
     assert compute_scores([1, 1, 0, 0, 1], [1, 0, 0, 1, 1], 2) == {"accuracy": 0.6, "f1": pytest.approx(2 / 3), "f1_average": "binary"}
-    assert compute_scores([0, 1, 2], [0, 2, 2], 3)["f1_average"] == "macro"
+    # three classes: class 0 f1 1, class 1 f1 0 (never predicted), class 2 f1 2/3 (tp 1, fp 1) -> macro 5/9
+    macro = compute_scores([0, 1, 2], [0, 2, 2], 3)
+    assert macro["f1_average"] == "macro" and macro["f1"] == pytest.approx(5 / 9) and macro["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_three_integer_classes_and_an_unbalanced_train_file(tmp_path, tiny_model):
+    rows = {"text": [f"texto número {i}" for i in range(21)], "stars": [1] * 10 + [3] * 10 + [5]}  # one row of 5
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    run("--train-file", str(tmp_path / "train.csv"), "--label-column", "stars", "--model", str(tiny_model),
+        "--output-dir", str(tmp_path / "out"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["labels"] == ["1", "3", "5"] and metrics["f1_average"] == "macro"
+    assert metrics["split"] == "validation" and metrics["examples"] == 3  # max(classes, 10 %) held out
 
 
 def error_of(capsys, *args):
@@ -109,11 +129,45 @@ def test_bad_input_is_reported_before_training(capsys, tmp_path, tiny_model, rev
     assert "single class" in error_of(capsys, "--train-file", str(tmp_path / "one.csv"), *out)
     (tmp_path / "empty.csv").write_text("")
     assert "Empty file" in error_of(capsys, "--train-file", str(tmp_path / "empty.csv"), *out)
-    assert "not a folder saved with save_pretrained" in error_of(capsys, "--train-file", paths["train"], "--model", "./no/model", *out)
+    assert "no such folder" in error_of(capsys, "--train-file", paths["train"], "--model", "./no/model", *out)
     assert "cannot be reached" in error_of(capsys, "--train-file", paths["train"], "--model", "someone/bert", *out)
     assert "either --train-file" in error_of(capsys, *out)
     assert "No such file" in error_of(capsys, "--train-file", str(tmp_path / "missing.csv"), *out)
+    reviews["test"].assign(label=["mixed"] + ["positive"] * 11).to_csv(tmp_path / "odd_test.csv", index=False)
+    err = error_of(capsys, "--train-file", paths["train"], "--test-file", str(tmp_path / "odd_test.csv"), *out)
+    assert "never occur in training" in err and "mixed" in err
+    assert "go with --train-file" in error_of(capsys, "--dataset", "reviews_en", "--test-file", paths["test"], *out)
     assert not (tmp_path / "out").exists(), "nothing written"
+
+
+def test_unusable_model_folders(capsys, tmp_path, tiny_model, reviews):
+    import shutil
+
+    paths = write(reviews, tmp_path, "csv")
+    out = ["--train-file", paths["train"], "--output-dir", str(tmp_path / "out")]
+    no_tokenizer = tmp_path / "no_tokenizer"
+    shutil.copytree(tiny_model, no_tokenizer)
+    (no_tokenizer / "tokenizer.json").unlink()
+    assert "tokenizer.json" in error_of(capsys, "--model", str(no_tokenizer), *out)
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    assert "pickled" in error_of(capsys, "--model", str(pickled), *out)
+    assert "more than this model takes (128" in error_of(capsys, "--model", str(tiny_model), *out, "--max-length", "200")
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_unlabelled_hub_test_split_is_refused(capsys, tmp_path, monkeypatch):
+    import datasets
+
+    import nlp_course.data
+
+    label = datasets.ClassLabel(names=["neg", "pos"])
+    fake = datasets.DatasetDict({split: datasets.Dataset.from_dict({"text": ["a", "b"], "label": labels},
+                                                                    features=datasets.Features({"text": datasets.Value("string"), "label": label}))
+                                 for split, labels in (("train", [0, 1]), ("validation", [0, 1]), ("test", [-1, -1]))})
+    monkeypatch.setattr(nlp_course.data, "load_labelled", lambda *a, **k: fake)
+    assert "unlabelled rows" in error_of(capsys, "--dataset", "glue/sst2", "--output-dir", str(tmp_path / "out"))
 
 
 def test_unknown_profile_and_bad_numbers(capsys, tmp_path, reviews):
