@@ -218,19 +218,24 @@ def _local_data_files(path: Path) -> tuple[str, dict[str, list[str]]]:
     return builders.pop(), by_split
 
 
-def _load_local(path: Path, streaming: bool, sample_by: str):
-    builder, files = _local_data_files(path)
-    kwargs = {"sample_by": sample_by} if builder == "text" else {}
+def _read(builder: str, data_files: dict, where: str, **kwargs):
+    """``datasets.load_dataset`` on local files, with a clear error and splits in the usual order."""
     try:
-        loaded = datasets.load_dataset(builder, data_files=files, streaming=streaming, **kwargs)
+        loaded = datasets.load_dataset(builder, data_files=data_files, **kwargs)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
         cause = err.__cause__ or err
         raise DataSourceError(
-            f"Could not read {str(path)!r} as {builder}: {type(cause).__name__}: {str(cause)[:300]}. "
-            "Check that the files are well formed and that all files of a folder have the same columns."
+            f"Could not read {where} as {builder}: {type(cause).__name__}: {str(cause)[:300]}. "
+            "Check that the files are well formed and that all files have the same columns."
         ) from err
     # `datasets` sorts splits by name; give them back in the usual train, validation, test order.
     return type(loaded)({name: loaded[name] for name in SPLIT_NAMES if name in loaded})
+
+
+def _load_local(path: Path, streaming: bool, sample_by: str):
+    builder, files = _local_data_files(path)
+    kwargs = {"sample_by": sample_by} if builder == "text" else {}
+    return _read(builder, files, repr(str(path)), streaming=streaming, **kwargs)
 
 
 def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
@@ -400,14 +405,8 @@ def load_labelled_files(
         data_files[split] = found["train"]
     if len(builders) > 1:
         raise DataSourceError(f"The files are in different formats ({sorted(builders)}); use one format for all splits.")
-    try:
-        dd = datasets.load_dataset(builders.pop(), data_files=data_files)
-    except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
-        cause = err.__cause__ or err
-        raise DataSourceError(f"Could not read the files: {type(cause).__name__}: {str(cause)[:300]}. "
-                              "Check that all files have the same columns.") from err
-    dd = datasets.DatasetDict({name: dd[name] for name in [*SPLIT_NAMES, *dd] if name in dd})
     source = ", ".join(str(v) for v in files.values())
+    dd = _read(builders.pop(), data_files, source)
     for column, role in ((text_column, "text"), (label_column, "label")):
         _check_column(dd, column, role, source)
     dd = datasets.DatasetDict(

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
@@ -168,10 +169,9 @@ def prepare_blocks(tokenizer, documents, block_size: int, seed: int, eval_fracti
         tokenized = tokenized.remove_columns([c for c in tokenized.column_names if c != "input_ids"])
         return tokenized.map(group_texts, batched=True, fn_kwargs={"block_size": block_size}, desc=f"packing {name}")
 
-    if training_args is not None:
-        with training_args.main_process_first(desc="preparing the corpus"):
-            return pack(split["train"], "train"), pack(split["test"], "eval")
-    return pack(split["train"], "train"), pack(split["test"], "eval")
+    first = training_args.main_process_first(desc="preparing the corpus") if training_args else nullcontext()
+    with first:
+        return pack(split["train"], "train"), pack(split["test"], "eval")
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import importlib.metadata
 import logging
 import os
 import platform
-import random
 from dataclasses import dataclass
 
 from nlp_course.profiles import Profile, get_profile
@@ -64,10 +63,9 @@ def detect_device() -> DeviceInfo:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (all devices) through ``transformers.set_seed``."""
+    """Seed Python's ``random``, NumPy and PyTorch (all devices): ``transformers.set_seed`` does all three."""
     from transformers import set_seed
 
-    random.seed(seed)
     set_seed(seed)
 
 
