@@ -18,7 +18,7 @@ Writes the model (safetensors) and tokenizer to ``<output-dir>/model`` and ``met
 ``num_parameters`` and the majority-class accuracy of the same split. Bad input is reported before
 any training starts.
 
-Taught in: 07_fine_tuning_classification (to come); the training code is notebook 04's pattern.
+Taught in: 07_fine_tuning_classification (its `TrainingArguments`, collator and `compute_scores`).
 """
 
 from __future__ import annotations

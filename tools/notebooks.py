@@ -37,8 +37,11 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(path: Path, timeout: int = 900) -> tuple[nbformat.NotebookNode, float]:
-    """Run a notebook top to bottom in its own folder; the profile is toy unless set otherwise."""
+def execute(path: Path, timeout: int = 900, partial: Path | None = None) -> tuple[nbformat.NotebookNode, float]:
+    """Run a notebook top to bottom in its own folder; the profile is toy unless set otherwise.
+
+    If a cell fails and ``partial`` is given, the notebook as far as it ran is written there first.
+    """
     from nbclient import NotebookClient
 
     os.environ.setdefault("NLP_COURSE_PROFILE", "toy")
@@ -46,7 +49,12 @@ def execute(path: Path, timeout: int = 900) -> tuple[nbformat.NotebookNode, floa
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception:
+        if partial is not None:
+            nbformat.write(nb, partial)
+        raise
     return nb, time.perf_counter() - start
 
 
@@ -69,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         failed = []
         for path in sorted(args.notebooks):
             try:
-                nb, seconds = execute(path)
+                nb, seconds = execute(path, partial=args.out / path.name)
             except CellExecutionError as err:
                 failed.append(path.name)
-                print(f"{path.name:<40} FAILED\n{err}")
+                print(f"{path.name:<40} FAILED (the copy in {args.out}/ shows how far it ran)\n{err}")
                 continue
             nbformat.write(nb, args.out / path.name)
             print(f"{path.name:<40} {seconds:6.1f} s   ({os.environ['NLP_COURSE_PROFILE']} profile)")
