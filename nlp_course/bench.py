@@ -1,6 +1,7 @@
 """Benchmarks an instructor runs to know what a machine will take.
 
     python -m nlp_course.bench tokenizers [--megabytes 4] [--repeats 3] [--json results.json]
+    python -m nlp_course.bench packing [--megabytes 4] [--seq-length 1024] [--repeats 3]
 
 ``tokenizers`` measures, on this machine and offline: training throughput (MB of text per second)
 of each kind of tokenizer on Spanish prose and on Python code; encoding throughput batched and one
@@ -9,7 +10,13 @@ pre-tokenizer on the same files; and the overhead of ``nlp_course.tokenization.t
 calling `tokenizers` directly on the same input (goal: under 10 %). Speeds are reported as ratios
 measured in one run, since absolute times vary from machine to machine and run to run.
 
-Taught in: 03_tokenizers (section "Speed").
+``packing`` measures the tokens per second that come out of constant-length packing
+(``nlp_course.data.ConstantLengthDataset``: tokenize a buffer of texts joined by the end-of-text
+token, cut it into sequences, yield tensors) against ``datasets.map``'s tokenize-then-group
+(``nlp_course.pretraining.group_texts``) on the same Python files with the same tokenizer, and the
+share of tokens each drops.
+
+Taught in: 03_tokenizers (section "Speed") and 06_pretraining_gpt2_code (packing).
 """
 
 from __future__ import annotations
@@ -161,6 +168,84 @@ def format_tokenizer_results(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _pack_constant_length(tokenizer, texts: list[str], seq_length: int, chars_per_token: float) -> int:
+    from nlp_course.data import ConstantLengthDataset
+
+    packed = ConstantLengthDataset(tokenizer, texts, seq_length, chars_per_token=chars_per_token)
+    return sum(sequence["input_ids"].numel() for sequence in packed)
+
+
+def _pack_with_map(tokenizer, texts: list[str], seq_length: int) -> int:
+    """Notebook 04's way: ``map`` a batched tokenizer (end-of-text appended), then ``map(group_texts)``."""
+    import datasets
+
+    from nlp_course.pretraining import group_texts
+
+    eos = tokenizer.eos_token_id
+
+    def tokenize(batch):
+        return {"input_ids": [ids + [eos] for ids in tokenizer(batch["content"], add_special_tokens=False)["input_ids"]]}
+
+    files = datasets.Dataset.from_dict({"content": texts})
+    tokenized = files.map(tokenize, batched=True, remove_columns=["content"], load_from_cache_file=False)
+    blocks = tokenized.map(group_texts, batched=True, fn_kwargs={"block_size": seq_length}, load_from_cache_file=False)
+    blocks = blocks.with_format("torch")  # tensors, as the training loop gets them
+    return sum(row["input_ids"].numel() for row in blocks)
+
+
+def bench_packing(megabytes: float = 4.0, seq_length: int = 1024, repeats: int = 3, vocab_size: int = 8_000,
+                  log=print) -> dict:
+    """Tokens per second out of each packing, best of ``repeats``, the two alternating; and tokens dropped."""
+    import datasets
+
+    from nlp_course.data import estimate_chars_per_token
+    from nlp_course.tokenization import train_tokenizer
+
+    code = _code_sample(megabytes)
+    tokenizer = train_tokenizer(code, "bpe", vocab_size, family="gpt2")
+    total = sum(len(ids) + 1 for ids in tokenizer(code, add_special_tokens=False)["input_ids"])
+    chars_per_token = estimate_chars_per_token(tokenizer, code)  # estimated once, outside the timing
+    log(f"Python code {_size(code):.2f} MB ({len(code)} files, {total:,} tokens), sequences of {seq_length} "
+        f"tokens, {os.cpu_count()} CPUs")
+    seconds: dict[str, list[float]] = {"constant_length": [], "datasets_map": []}
+    out: dict[str, int] = {}
+    work = {"constant_length": lambda: _pack_constant_length(tokenizer, code, seq_length, chars_per_token),
+            "datasets_map": lambda: _pack_with_map(tokenizer, code, seq_length)}
+    progress_bars = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        for i in range(repeats):
+            for name in (list(work) if i % 2 == 0 else list(work)[::-1]):
+                start = time.perf_counter()
+                out[name] = work[name]()
+                seconds[name].append(time.perf_counter() - start)
+    finally:
+        if progress_bars:
+            datasets.enable_progress_bars()
+    best = {name: min(times) for name, times in seconds.items()}
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "megabytes": round(_size(code), 3),
+        "seq_length": seq_length,
+        "tokens": total,
+        "tokens_out": out,
+        "tokens_lost": {name: round(1 - n / total, 5) for name, n in out.items()},
+        "seconds": {name: round(t, 3) for name, t in best.items()},
+        "tokens_per_second": {name: round(out[name] / t) for name, t in best.items()},
+        "constant_length_vs_map": round((out["constant_length"] / best["constant_length"])
+                                        / (out["datasets_map"] / best["datasets_map"]), 3),
+    }
+
+
+def format_packing_results(r: dict) -> str:
+    names = {"constant_length": "ConstantLengthDataset", "datasets_map": "datasets.map + group_texts"}
+    lines = ["", f"Packing {r['megabytes']} MB of Python ({r['tokens']:,} tokens) into sequences of {r['seq_length']} tokens"]
+    lines += [f"  {names[k]:<28} {v:>12,} tokens/s   {r['tokens_lost'][k]:.2%} of the tokens dropped"
+              for k, v in r["tokens_per_second"].items()]
+    lines += [f"  ConstantLengthDataset runs at {r['constant_length_vs_map']}x the throughput of datasets.map"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nlp_course.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,12 +255,24 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--repeats", type=int, default=10, help="repeats of the timed comparisons (default 10)")
     tok.add_argument("--vocab-size", type=int, default=8_000)
     tok.add_argument("--json", type=argparse.FileType("w"), help="also write the results as JSON to this file")
+    pack = sub.add_parser("packing", help="constant-length packing against datasets.map + group_texts")
+    pack.add_argument("--megabytes", type=float, default=4.0, help="size of the Python code sample (default 4)")
+    pack.add_argument("--seq-length", type=int, default=1024, help="tokens per sequence (default 1024)")
+    pack.add_argument("--repeats", type=int, default=3, help="timed runs of each (default 3; the best counts)")
+    pack.add_argument("--vocab-size", type=int, default=8_000)
+    pack.add_argument("--json", type=argparse.FileType("w"), help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     if args.megabytes <= 0 or args.repeats < 1:
         parser.error("--megabytes must be positive and --repeats at least 1")
+    if args.benchmark == "packing" and args.seq_length < 2:
+        parser.error("--seq-length must be at least 2")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    results = bench_tokenizers(args.megabytes, args.repeats, args.vocab_size)
-    print(format_tokenizer_results(results))
+    if args.benchmark == "packing":
+        results = bench_packing(args.megabytes, args.seq_length, args.repeats, args.vocab_size)
+        print(format_packing_results(results))
+    else:
+        results = bench_tokenizers(args.megabytes, args.repeats, args.vocab_size)
+        print(format_tokenizer_results(results))
     if args.json:
         json.dump(results, args.json, indent=2)
         print(f"\nwritten: {args.json.name}")

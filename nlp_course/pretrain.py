@@ -1,8 +1,10 @@
-"""Pretraining from the command line: the training code of notebook 04, headless, for long runs.
+"""Pretraining from the command line: the training code of notebooks 04 and 06, headless, for long runs.
 
     python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --profile toy
     python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --resume          # after a crash
     torchrun --nproc_per_node 2 -m nlp_course.pretrain mlm --output-dir runs/roberta-2p
+    python -m nlp_course.pretrain clm --output-dir runs/gpt2-code-toy --profile toy   # GPT-2 on Python code
+    torchrun --nproc_per_node 2 -m nlp_course.pretrain clm --output-dir runs/gpt2-code-2p
 
 It writes checkpoints (safetensors weights) every ``--save-steps``, TensorBoard logs in
 ``<output-dir>/runs/``, the final model and tokenizer in ``<output-dir>/final``, and ``metrics.json``
@@ -10,10 +12,15 @@ with ``initial_eval_loss``, ``final_eval_loss``, ``final_perplexity``, ``steps``
 ``tokens_per_second`` and ``world_size``. Masks are a pure function of the seed, the epoch and the
 example, so a run killed and resumed ends where the uninterrupted run ends.
 
-It is notebook 04's model, collator and training arguments; the corpus is used as it comes, in
-whole documents (the notebook's perplexity sampling is a lesson, not applied here).
+``mlm`` is notebook 04's model, collator and training arguments with ``Trainer``; the corpus is used
+as it comes, in whole documents (the notebook's perplexity sampling is a lesson, not applied here).
+``clm`` is notebook 06's Accelerate loop (``nlp_course.clm.run_clm``): CodeParrot's filters,
+constant-length packing, a GPT-2, the same ``metrics.json`` keys plus ``mfu`` (model FLOPs
+utilisation, null on a CPU or a GPU whose peak is not known); its checkpoints are ``accelerator.save_state``
+folders. On CPU, several processes work with ``torchrun`` (gloo), each on its own share of the
+files; ``accelerate launch --cpu --num_processes 2`` starts only one process.
 
-Taught in: 04_pretraining_roberta.
+Taught in: 04_pretraining_roberta and 06_pretraining_gpt2_code.
 """
 
 from __future__ import annotations
@@ -29,7 +36,14 @@ from contextlib import nullcontext
 from pathlib import Path
 
 CHECKPOINT_FILES = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
-
+# What a complete checkpoint holds, by objective: Trainer's files (mlm) or accelerate's save_state
+# plus the loop's own training_state.json, written last (clm).
+CHECKPOINT_LAYOUTS = {
+    "mlm": {"files": CHECKPOINT_FILES, "state": "trainer_state.json", "states": ("optimizer.pt", "scheduler.pt"),
+            "rng": "rng_state*.pth"},
+    "clm": {"files": ("model.safetensors", "training_state.json", "optimizer.bin", "scheduler.bin"),
+            "state": "training_state.json", "states": ("optimizer.bin", "scheduler.bin"), "rng": "random_states_*.pkl"},
+}
 
 class PretrainError(ValueError):
     """A bad option or a bad checkpoint, found before any training starts."""
@@ -43,32 +57,39 @@ def checkpoints_in(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
-def check_checkpoint(path: Path) -> None:
-    """Raise PretrainError unless ``path`` is a complete, readable checkpoint.
+def check_checkpoint(path: Path, objective: str = "mlm") -> None:
+    """Raise PretrainError unless ``path`` is a complete, readable checkpoint of ``objective``.
 
     Complete: weights (safetensors), trainer state, optimizer, scheduler and the random-number states
     of every process (without them a resumed run is no longer exact). Readable: the weights' header
-    parses, and the optimizer and scheduler load with ``weights_only=True`` (no code is run).
+    parses, and the optimizer and scheduler (and, for clm, the random states, which accelerate would
+    otherwise skip silently if unreadable) load with ``weights_only=True`` (no code is run).
     """
     import torch
     from safetensors import safe_open
 
+    layout = CHECKPOINT_LAYOUTS[objective]
     if not path.is_dir():
         raise PretrainError(f"Checkpoint {str(path)!r} does not exist.")
-    missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
-    if not list(path.glob("rng_state*.pth")):
-        missing.append("rng_state*.pth")
+    missing = [f for f in layout["files"] if not (path / f).is_file()]
+    if not list(path.glob(layout["rng"])):
+        missing.append(layout["rng"])
     if missing:
         raise PretrainError(
             f"Checkpoint {str(path)!r} is incomplete (missing {', '.join(missing)}): the run was probably killed "
             "while saving it. Delete that folder to resume from the previous checkpoint."
         )
     try:
-        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        json.loads((path / layout["state"]).read_text(encoding="utf-8"))
         with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
             next(iter(weights.keys()), None)
-        for name in ("optimizer.pt", "scheduler.pt"):
+        for name in layout["states"]:
             torch.load(path / name, map_location="cpu", weights_only=True)
+        if objective == "clm":
+            from accelerate.utils import load  # torch.load(weights_only=True), NumPy's arrays allowed
+
+            for rng in path.glob(layout["rng"]):
+                load(rng)
     except Exception as err:
         raise PretrainError(
             f"Checkpoint {str(path)!r} is corrupt ({type(err).__name__}: {str(err)[:200]}). "
@@ -131,19 +152,30 @@ def resolve_resume(args) -> Path | None:
         checkpoint = existing[-1]
     else:
         checkpoint = Path(args.resume)
-    check_checkpoint(checkpoint)
+    check_checkpoint(checkpoint, getattr(args, "objective", "mlm"))
     return checkpoint
 
 
+POSITIVE_OPTIONS = ("max_steps", "save_steps", "eval_steps", "batch_size", "block_size", "max_documents",
+                    "seq_length", "max_files", "grad_accumulation", "eval_sequences")
+
+
 def validate(args) -> None:
-    for name in ("max_steps", "save_steps", "eval_steps", "batch_size", "block_size", "max_documents"):
-        value = getattr(args, name)
+    """Check the numbers of either objective's options (those it has)."""
+    for name in POSITIVE_OPTIONS:
+        value = getattr(args, name, None)
         if value is not None and value < 1:
             raise PretrainError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
-    if not 0 < args.eval_fraction < 0.5:
+    if getattr(args, "seq_length", None) is not None and args.seq_length < 2:
+        raise PretrainError(f"--seq-length must be at least 2 (a token and the next one to predict), got {args.seq_length}.")
+    if hasattr(args, "eval_fraction") and not 0 < args.eval_fraction < 0.5:
         raise PretrainError(f"--eval-fraction must be between 0 and 0.5, got {args.eval_fraction}.")
     if args.learning_rate is not None and not 0 < args.learning_rate < 1:
         raise PretrainError(f"--learning-rate must be between 0 and 1, got {args.learning_rate}.")
+    if getattr(args, "weight_decay", None) is not None and not 0 <= args.weight_decay < 1:
+        raise PretrainError(f"--weight-decay must be between 0 and 1, got {args.weight_decay}.")
+    if getattr(args, "warmup_steps", None) is not None and args.warmup_steps < 0:
+        raise PretrainError(f"--warmup-steps must be 0 or more, got {args.warmup_steps}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,6 +392,30 @@ def build_parser() -> argparse.ArgumentParser:
     mlm.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
     mlm.add_argument("--eval-fraction", type=float, default=0.1, help="share of documents held out (default 0.1)")
     mlm.add_argument("--seed", type=int, default=42)
+
+    clm = sub.add_parser("clm", help="causal language modelling: a GPT-2 from scratch on Python code (an Accelerate loop)")
+    clm.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
+    clm.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
+    clm.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
+    clm.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the eval steps)")
+    clm.add_argument("--eval-steps", type=int, help="steps between evaluations (default: the profile's)")
+    clm.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                     help="continue from the last checkpoint in --output-dir, or from the one given")
+    clm.add_argument("--corpus", help="'stdlib' (this Python's standard library) or a Hub id with path and content "
+                                      "columns, streamed (default: the profile's code corpus)")
+    clm.add_argument("--tokenizer", help="a folder saved with save_pretrained (default: the course's code tokenizer)")
+    clm.add_argument("--max-files", type=int, help="train on at most this many files (stdlib: after filtering; "
+                                                    "a stream: the first ones read)")
+    clm.add_argument("--seq-length", type=int, help="tokens per sequence, the context (default: the profile's)")
+    clm.add_argument("--batch-size", type=int, help="sequences per device per micro-batch (default: the profile's)")
+    clm.add_argument("--grad-accumulation", type=int, help="micro-batches per optimizer step (default: the profile's)")
+    clm.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
+    clm.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay, GPT-3's 0.1 (default)")
+    clm.add_argument("--warmup-steps", type=int, help="linear warmup before the cosine decay (default: 10 %% of the steps)")
+    clm.add_argument("--eval-sequences", type=int, default=256, help="sequences in the fixed evaluation set (default 256)")
+    clm.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU, for long runs)")
+    clm.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
+    clm.add_argument("--seed", type=int, default=42)
     return parser
 
 
@@ -368,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        run_mlm(args)
+        if args.objective == "clm":
+            from nlp_course.clm import run_clm
+
+            run_clm(args)
+        else:
+            run_mlm(args)
     except PretrainError as err:
         parser.exit(2, f"error: {err}\n")
     return 0

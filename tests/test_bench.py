@@ -42,3 +42,19 @@ def test_bad_arguments_exit_with_a_message(capsys):
     assert "--megabytes must be positive" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.main(["nothing"])
+
+
+def test_packing_benchmark_measures_both_ways_on_the_same_tokens():
+    r = bench.bench_packing(megabytes=0.3, seq_length=128, repeats=1, vocab_size=1_000, log=lambda *a: None)
+    assert set(r["tokens_per_second"]) == {"constant_length", "datasets_map"}
+    assert all(v > 0 for v in r["tokens_per_second"].values()) and r["megabytes"] >= 0.3
+    # both pack the same token stream into whole sequences, losing under one sequence per buffer or batch of files
+    for name, n in r["tokens_out"].items():
+        assert n % 128 == 0 and 0 <= r["tokens"] - n < 128 * 2, name
+    ratio = (r["tokens_out"]["constant_length"] / r["seconds"]["constant_length"]) / (
+        r["tokens_out"]["datasets_map"] / r["seconds"]["datasets_map"])
+    assert r["constant_length_vs_map"] == pytest.approx(ratio, rel=0.01)
+    text = bench.format_packing_results(r)
+    assert "ConstantLengthDataset" in text and "datasets.map" in text and "x the throughput" in text
+    with pytest.raises(SystemExit):
+        bench.main(["packing", "--seq-length", "1"])
