@@ -371,51 +371,47 @@ def run_mlm(args) -> dict:
     return metrics
 
 
+def _add_run_options(sub, tokenizer_help: str) -> None:
+    """The options both objectives share: where the run goes, how long, resuming, the tokenizer."""
+    sub.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
+    sub.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
+    sub.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
+    sub.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the eval steps)")
+    sub.add_argument("--eval-steps", type=int, help="steps between evaluations (default: the profile's)")
+    sub.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                     help="continue from the last checkpoint in --output-dir, or from the one given")
+    sub.add_argument("--tokenizer", help=f"a folder saved with save_pretrained (default: {tokenizer_help})")
+    sub.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
+    sub.add_argument("--seed", type=int, default=42)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nlp_course.pretrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="objective", required=True)
     mlm = sub.add_parser("mlm", help="masked language modelling: a RoBERTa from scratch on the Spanish corpus")
-    mlm.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
-    mlm.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
-    mlm.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
-    mlm.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the profile's eval steps)")
-    mlm.add_argument("--eval-steps", type=int, help="steps between evaluations (default: the profile's)")
-    mlm.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                     help="continue from the last checkpoint in --output-dir, or from the one given")
+    _add_run_options(mlm, "the course's Spanish tokenizer")
     mlm.add_argument("--corpus", help="a course corpus name, a local file or folder, or a Hub id (default: the profile's)")
     mlm.add_argument("--corpus-config", help="the Hub dataset's configuration, e.g. 20231101.es")
-    mlm.add_argument("--tokenizer", help="a folder saved with save_pretrained (default: the course's Spanish tokenizer)")
     mlm.add_argument("--max-documents", type=int, help="read at most this many documents")
     mlm.add_argument("--block-size", type=int, help="tokens per training block (default: the profile's seq_length)")
     mlm.add_argument("--batch-size", type=int, help="blocks per device per step (default: the profile's)")
-    mlm.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
     mlm.add_argument("--eval-fraction", type=float, default=0.1, help="share of documents held out (default 0.1)")
-    mlm.add_argument("--seed", type=int, default=42)
 
     clm = sub.add_parser("clm", help="causal language modelling: a GPT-2 from scratch on Python code (an Accelerate loop)")
-    clm.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
-    clm.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
-    clm.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
-    clm.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the eval steps)")
-    clm.add_argument("--eval-steps", type=int, help="steps between evaluations (default: the profile's)")
-    clm.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                     help="continue from the last checkpoint in --output-dir, or from the one given")
+    _add_run_options(clm, "the course's code tokenizer")
     clm.add_argument("--corpus", help="'stdlib' (this Python's standard library) or a Hub id with path and content "
                                       "columns, streamed (default: the profile's code corpus)")
-    clm.add_argument("--tokenizer", help="a folder saved with save_pretrained (default: the course's code tokenizer)")
     clm.add_argument("--max-files", type=int, help="train on at most this many files (stdlib: after filtering; "
                                                     "a stream: the first ones read)")
     clm.add_argument("--seq-length", type=int, help="tokens per sequence, the context (default: the profile's)")
     clm.add_argument("--batch-size", type=int, help="sequences per device per micro-batch (default: the profile's)")
     clm.add_argument("--grad-accumulation", type=int, help="micro-batches per optimizer step (default: the profile's)")
-    clm.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
     clm.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay, GPT-3's 0.1 (default)")
     clm.add_argument("--warmup-steps", type=int, help="linear warmup before the cosine decay (default: 10 %% of the steps)")
     clm.add_argument("--eval-sequences", type=int, default=256, help="sequences in the fixed evaluation set (default 256)")
     clm.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU, for long runs)")
     clm.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
-    clm.add_argument("--seed", type=int, default=42)
     return parser
 
 

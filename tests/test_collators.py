@@ -1,6 +1,5 @@
 """Notebook 07's collator tour and scoring code, checked on the course's own tokenizer."""
 
-import os
 
 import numpy as np
 import pytest
@@ -17,19 +16,9 @@ from transformers import (
 )
 
 from nlp_course.finetune import compute_scores
-from nlp_course.tokenization import course_tokenizer
 
 NB07 = "07_fine_tuning_classification.ipynb"
 SENTENCES = ["El tren llegó tarde.", "Compré pan en la panadería de Valparaíso."]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    os.environ["NLP_COURSE_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
-    try:
-        return course_tokenizer("es", "toy", verbose=False)
-    finally:
-        del os.environ["NLP_COURSE_OUTPUTS"]
 
 
 @pytest.mark.parametrize("num_labels", [2, 3])

@@ -13,16 +13,6 @@ from transformers import DataCollatorForLanguageModeling
 
 from nlp_course.pretrain import PretrainError, check_checkpoint, main
 from nlp_course.pretraining import IGNORE_INDEX, SeededMLMCollator, group_texts, mask_tokens, nsp_pairs
-from nlp_course.tokenization import course_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    os.environ["NLP_COURSE_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
-    try:
-        return course_tokenizer("es", "toy", verbose=False)
-    finally:
-        del os.environ["NLP_COURSE_OUTPUTS"]
 
 
 def batch_of_ids(tokenizer, rows=400, length=128, seed=0):
