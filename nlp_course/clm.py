@@ -265,31 +265,13 @@ def run_clm(args) -> dict:
     from transformers import AutoTokenizer, GPT2LMHeadModel, get_cosine_schedule_with_warmup, set_seed
 
     from nlp_course.data import ConstantLengthDataset, DataSourceError, HubUnavailableError, load_code_corpus
-    from nlp_course.pretrain import (
-        RUN_CONFIG,
-        PretrainError,
-        check_same_run,
-        resolve_resume,
-        validate,
-        write_atomically,
-    )
-    from nlp_course.profiles import UnknownProfileError, get_profile
+    from nlp_course.pretrain import RUN_CONFIG, PretrainError, check_run, write_atomically
     from nlp_course.runtime import detect_device
     from nlp_course.tokenization import course_tokenizer
 
     # ---- every check that can fail runs before anything long
-    validate(args)
-    checkpoint = resolve_resume(args)
-    try:
-        profile = get_profile(args.profile)
-    except UnknownProfileError as err:
-        raise PretrainError(str(err)) from err
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    config_of_run = run_config(args, profile, world_size)
-    if checkpoint is not None:
-        check_same_run(args.output_dir, config_of_run)
-    if args.tokenizer and not (Path(args.tokenizer) / "tokenizer.json").is_file():
-        raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained (no tokenizer.json).")
+    checkpoint, profile, config_of_run = check_run(args, lambda profile: run_config(args, profile, world_size))
     if args.wandb:
         import importlib.util
 

@@ -178,6 +178,27 @@ def validate(args) -> None:
         raise PretrainError(f"--warmup-steps must be 0 or more, got {args.warmup_steps}.")
 
 
+def check_run(args, make_config) -> tuple[Path | None, object, dict]:
+    """The checks every objective runs before anything long; return (checkpoint, profile, run config).
+
+    ``make_config(profile)`` builds the objective's run configuration, compared with the saved one on resume.
+    """
+    from nlp_course.profiles import UnknownProfileError, get_profile
+
+    validate(args)
+    checkpoint = resolve_resume(args)
+    try:
+        profile = get_profile(args.profile)
+    except UnknownProfileError as err:
+        raise PretrainError(str(err)) from err
+    config_of_run = make_config(profile)
+    if checkpoint is not None:
+        check_same_run(args.output_dir, config_of_run)
+    if args.tokenizer and not (Path(args.tokenizer) / "tokenizer.json").is_file():
+        raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained (no tokenizer.json).")
+    return checkpoint, profile, config_of_run
+
+
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
@@ -223,24 +244,13 @@ def run_mlm(args) -> dict:
 
     from nlp_course.data import DataSourceError, HubUnavailableError, load_corpus
     from nlp_course.pretraining import MaskingEpochCallback, SeededMLMCollator, mask_once
-    from nlp_course.profiles import UnknownProfileError, get_profile
     from nlp_course.runtime import detect_device
     from nlp_course.tokenization import course_tokenizer
 
-    validate(args)
-    checkpoint = resolve_resume(args)
-    try:
-        profile = get_profile(args.profile)
-    except UnknownProfileError as err:
-        raise PretrainError(str(err)) from err
-    config_of_run = run_config(args, profile)
-    if checkpoint is not None:
-        check_same_run(args.output_dir, config_of_run)
+    checkpoint, profile, config_of_run = check_run(args, lambda profile: run_config(args, profile))
     device = detect_device()
     block_size = config_of_run["block_size"]
     output_dir: Path = args.output_dir
-    if args.tokenizer and not (Path(args.tokenizer) / "tokenizer.json").is_file():
-        raise PretrainError(f"--tokenizer {args.tokenizer!r} is not a folder saved with save_pretrained (no tokenizer.json).")
     try:  # the corpus is resolved before any long work: a wrong path or an offline Hub id fails here
         corpus = load_corpus(config_of_run["corpus"], config=config_of_run["corpus_config"],
                              streaming=profile.streaming, max_documents=config_of_run["max_documents"])

@@ -21,3 +21,21 @@ def notebook_function(notebook: str, name: str):
     namespace: dict = {}
     exec(compile(tree, f"{notebook}:{name}", "exec"), namespace)
     return namespace[name]
+
+
+def kill_once_written(command: list[str], env: dict, marker, timeout: float = 300, grace: float = 0.2) -> None:
+    """Start ``command``, wait until the file ``marker`` exists (a checkpoint's last file), then SIGKILL it.
+
+    What a crashed Colab session does to a training run, at a chosen moment.
+    """
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(grace)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

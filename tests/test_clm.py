@@ -1,15 +1,14 @@
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import datasets
 import pytest
 import torch
+from helpers import kill_once_written
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList
 
 from nlp_course import clm
@@ -302,13 +301,8 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / "killed" / "checkpoint-20" / "training_state.json"
-    deadline = time.time() + 300
-    while not state.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once_written(command, env, state)
     assert state.exists() and not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common, "--resume")

@@ -1,14 +1,12 @@
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from helpers import notebook_function
+from helpers import kill_once_written, notebook_function
 from transformers import DataCollatorForLanguageModeling
 
 from nlp_course.pretrain import PretrainError, check_checkpoint, main
@@ -167,14 +165,8 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / "killed" / "checkpoint-20" / "trainer_state.json"
-    deadline = time.time() + 300
-    while not state.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once_written(command, env, state)
     assert state.exists() and not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common, "--resume")
