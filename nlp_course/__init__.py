@@ -5,8 +5,9 @@ precision, the data sources, and helpers that a notebook has already taught. The
 themselves stay in the notebooks.
 """
 
-from nlp_course.profiles import PROFILES, Profile, UnknownProfileError, get_profile
-from nlp_course.runtime import REPO_URL, DeviceInfo, choose_precision, detect_device, setup_notebook
+from nlp_course.errors import UnknownProfileError
+from nlp_course.profiles import PROFILES, Profile, get_profile, setup_notebook
+from nlp_course.runtime import REPO_URL, DeviceInfo, choose_precision, detect_device
 
 __version__ = "0.1.0"
 

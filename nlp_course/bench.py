@@ -11,9 +11,9 @@ calling `tokenizers` directly on the same input (goal: under 10 %). Speeds are r
 measured in one run, since absolute times vary from machine to machine and run to run.
 
 ``packing`` measures the tokens per second that come out of constant-length packing
-(``nlp_course.data.ConstantLengthDataset``: tokenize a buffer of texts joined by the end-of-text
+(``nlp_course.packing.ConstantLengthDataset``: tokenize a buffer of texts joined by the end-of-text
 token, cut it into sequences, yield tensors) against ``datasets.map``'s tokenize-then-group
-(``nlp_course.pretraining.group_texts``) on the same Python files with the same tokenizer, and the
+(``nlp_course.packing.group_texts``) on the same Python files with the same tokenizer, and the
 share of tokens each drops.
 
 Taught in: 03_tokenizers (section "Speed") and 06_pretraining_gpt2_code (packing).
@@ -32,6 +32,15 @@ import time
 import tokenize as py_tokenize
 from collections.abc import Callable
 
+import datasets
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tqdm.auto import tqdm
+
+from nlp_course.code_corpus import iter_python_files
+from nlp_course.data import load_corpus
+from nlp_course.packing import ConstantLengthDataset, estimate_chars_per_token, group_texts
+from nlp_course.tokenization import KINDS, train_tokenizer
+
 MB = 1_000_000
 
 
@@ -46,8 +55,6 @@ def _size(texts: list[str]) -> float:
 
 
 def _code_sample(megabytes: float) -> list[str]:
-    from nlp_course.data import iter_python_files
-
     texts, total = [], 0
     for _, text in iter_python_files():
         texts.append(text)
@@ -69,8 +76,6 @@ def _python_tokenize(texts: list[str]) -> int:
 
 def _direct_bpe(texts: list[str], vocab_size: int):
     """Byte-level BPE with `tokenizers` alone: what train_tokenizer wraps."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -86,11 +91,6 @@ def _direct_bpe(texts: list[str], vocab_size: int):
 
 
 def bench_tokenizers(megabytes: float = 4.0, repeats: int = 10, vocab_size: int = 8_000, log=print) -> dict:
-    from tqdm.auto import tqdm
-
-    from nlp_course.data import load_corpus
-    from nlp_course.tokenization import KINDS, train_tokenizer
-
     spanish = list(load_corpus("corpus_es")["text"])
     code = _code_sample(megabytes)
     # The Spanish corpus is small: repeated to the size of the code sample so that the timing
@@ -169,18 +169,12 @@ def format_tokenizer_results(r: dict) -> str:
 
 
 def _pack_constant_length(tokenizer, texts: list[str], seq_length: int, chars_per_token: float) -> int:
-    from nlp_course.data import ConstantLengthDataset
-
     packed = ConstantLengthDataset(tokenizer, texts, seq_length, chars_per_token=chars_per_token)
     return sum(sequence["input_ids"].numel() for sequence in packed)
 
 
 def _pack_with_map(tokenizer, texts: list[str], seq_length: int) -> int:
     """Notebook 04's way: ``map`` a batched tokenizer (end-of-text appended), then ``map(group_texts)``."""
-    import datasets
-
-    from nlp_course.pretraining import group_texts
-
     eos = tokenizer.eos_token_id
 
     def tokenize(batch):
@@ -196,11 +190,6 @@ def _pack_with_map(tokenizer, texts: list[str], seq_length: int) -> int:
 def bench_packing(megabytes: float = 4.0, seq_length: int = 1024, repeats: int = 3, vocab_size: int = 8_000,
                   log=print) -> dict:
     """Tokens per second out of each packing, best of ``repeats``, the two alternating; and tokens dropped."""
-    import datasets
-
-    from nlp_course.data import estimate_chars_per_token
-    from nlp_course.tokenization import train_tokenizer
-
     code = _code_sample(megabytes)
     tokenizer = train_tokenizer(code, "bpe", vocab_size, family="gpt2")
     total = sum(len(ids) + 1 for ids in tokenizer(code, add_special_tokens=False)["input_ids"])

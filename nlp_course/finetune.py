@@ -26,24 +26,40 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 
-class FinetuneError(ValueError):
-    """Bad input found before any training starts."""
+from nlp_course.data import load_labelled, load_labelled_files, looks_like_path
+from nlp_course.errors import (
+    DataSourceError,
+    FinetuneError,
+    HubUnavailableError,
+    PretrainError,
+    UnknownProfileError,
+    run_command,
+)
+from nlp_course.evaluation import compute_scores
+from nlp_course.files import atomic_folder, outputs_dir, write_atomically
+from nlp_course.mlm import run_mlm
+from nlp_course.profiles import Profile, get_profile
+from nlp_course.runs import make_run_config
+from nlp_course.runtime import DeviceInfo, detect_device, hub_available
 
 
-def course_encoder(profile, verbose: bool = True) -> Path:
+def course_encoder(profile: Profile, verbose: bool = True) -> Path:
     """The course's pretrained Spanish encoder for a profile: notebook 04's, the CLI's, or trained now."""
-    from types import SimpleNamespace
-
-    from nlp_course.pretrain import run_mlm
-    from nlp_course.tokenization import outputs_dir
-
     base = outputs_dir() / "roberta" / profile.name
     for candidate in (base / "final", base / "course" / "final"):  # notebook 04's, then an earlier call's
         if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
@@ -55,16 +71,12 @@ def course_encoder(profile, verbose: bool = True) -> Path:
     out = base / "course"
     if out.exists():  # an earlier attempt that did not finish
         shutil.rmtree(out)
-    run_mlm(SimpleNamespace(output_dir=out, profile=profile.name, max_steps=None, save_steps=None, eval_steps=None,
-                            resume=None, corpus=None, corpus_config=None, tokenizer=None, max_documents=None,
-                            block_size=None, batch_size=None, learning_rate=None, eval_fraction=0.1, seed=42))
+    run_mlm(make_run_config("mlm", out, profile))
     return out / "final"
 
 
 def load_splits(args):
     """The labelled splits, from files or the Hub, with train / validation / test."""
-    from nlp_course.data import DataSourceError, HubUnavailableError, load_labelled, load_labelled_files
-
     if bool(args.dataset) == bool(args.train_file):
         raise FinetuneError("Give either --train-file (with optional --validation-file and --test-file) or --dataset.")
     if args.dataset and (args.validation_file or args.test_file):
@@ -110,83 +122,68 @@ def load_splits(args):
     return dd
 
 
-def compute_scores(labels, predictions, num_labels: int) -> dict:
-    """Accuracy and F1: binary F1 of label 1 for two classes (the second name in alphabetical order), else macro."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    average = "binary" if num_labels == 2 else "macro"
-    return {"accuracy": float(accuracy_score(labels, predictions)),
-            "f1": float(f1_score(labels, predictions, average=average, zero_division=0,
-                                 labels=list(range(num_labels)) if average == "macro" else None)),
-            "f1_average": average}
-
-
-def run_finetune(args) -> dict:
-    import numpy as np
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
-
-    from nlp_course.data import hub_available
-    from nlp_course.pretrain import PretrainError
-    from nlp_course.profiles import UnknownProfileError, get_profile
-    from nlp_course.runtime import detect_device
-
+def check_options(args) -> Profile:
+    """The numbers, the output folder and the profile, checked before anything is loaded."""
     for name in ("epochs", "batch_size", "max_length"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FinetuneError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+    if args.learning_rate is not None and not 0 < args.learning_rate < 1:
+        raise FinetuneError(f"--learning-rate must be between 0 and 1, got {args.learning_rate}.")
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise FinetuneError(f"--output-dir {str(args.output_dir)!r} is a file; give a folder.")
     try:
-        profile = get_profile(args.profile)
+        return get_profile(args.profile)
     except UnknownProfileError as err:
         raise FinetuneError(str(err)) from err
+
+
+def check_model_option(model: str | None) -> None:
+    """A local ``--model`` must be a whole safetensors folder; a Hub id needs the Hub."""
+    if not model:
+        return
+    model_path = Path(model).expanduser()
+    looks_local = model_path.exists() or looks_like_path(model)
+    if looks_local and not model_path.is_dir():
+        raise FinetuneError(f"--model {model!r}: no such folder. Give a folder saved with save_pretrained, "
+                            "a Hub id, or leave --model out to use the course's own encoder.")
+    if looks_local:
+        missing = [f for f in ("config.json", "tokenizer.json") if not (model_path / f).is_file()]
+        if not any(model_path.glob("model*.safetensors*")):
+            missing.append("model.safetensors (pickled pytorch_model.bin weights are not loaded)")
+        if missing:
+            raise FinetuneError(f"--model {model!r} is not a model folder saved with save_pretrained "
+                                f"(missing {', '.join(missing)}).")
+    elif not hub_available():
+        raise FinetuneError(f"--model {model!r} is a Hub id, but the Hub cannot be reached; give a local folder, "
+                            "or leave --model out to use the course's own encoder.")
+
+
+def model_source(args, profile: Profile) -> str:
+    """What to load: the ``--model`` folder or Hub id, or the course encoder (pretrained now if needed)."""
     if args.model:
-        from nlp_course.data import _looks_like_path
+        local = Path(args.model).expanduser()
+        return str(local) if local.exists() else args.model
+    if profile.name != "toy":
+        print(f"No --model given: pretraining the course encoder at the {profile.name!r} scale first (long). "
+              "Pass --model to fine-tune an existing one.")
+    try:
+        return str(course_encoder(profile))
+    except PretrainError as err:
+        raise FinetuneError(f"The course encoder could not be pretrained: {err}. Pass --model instead.") from err
 
-        model_path = Path(args.model).expanduser()
-        looks_local = model_path.exists() or _looks_like_path(args.model)
-        if looks_local and not model_path.is_dir():
-            raise FinetuneError(f"--model {args.model!r}: no such folder. Give a folder saved with save_pretrained, "
-                                "a Hub id, or leave --model out to use the course's own encoder.")
-        if looks_local:
-            missing = [f for f in ("config.json", "tokenizer.json") if not (model_path / f).is_file()]
-            if not any(model_path.glob("model*.safetensors*")):
-                missing.append("model.safetensors (pickled pytorch_model.bin weights are not loaded)")
-            if missing:
-                raise FinetuneError(f"--model {args.model!r} is not a model folder saved with save_pretrained "
-                                    f"(missing {', '.join(missing)}).")
-        elif not hub_available():
-            raise FinetuneError(f"--model {args.model!r} is a Hub id, but the Hub cannot be reached; give a local folder, "
-                                "or leave --model out to use the course's own encoder.")
-    splits = load_splits(args)  # data problems are reported before any model is loaded or trained
-    names = splits["train"].features["label"].names
-    model_source = str(Path(args.model).expanduser()) if args.model and Path(args.model).expanduser().exists() else args.model
-    if not model_source:
-        if profile.name != "toy":
-            print(f"No --model given: pretraining the course encoder at the {profile.name!r} scale first (long). "
-                  "Pass --model to fine-tune an existing one.")
-        try:
-            model_source = str(course_encoder(profile))
-        except PretrainError as err:
-            raise FinetuneError(f"The course encoder could not be pretrained: {err}. Pass --model instead.") from err
 
-    device = detect_device()
+def load_model(source: str, names: list[str], args):
+    """Tokenizer and classifier (safetensors only), the head sized for ``names``; and the length limit."""
     set_seed(args.seed)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_source, num_labels=len(names), id2label=dict(enumerate(names)),
+            source, num_labels=len(names), id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)}, use_safetensors=True,
         )
     except OSError as err:
-        raise FinetuneError(f"--model {model_source!r} could not be loaded: {err}") from err
+        raise FinetuneError(f"--model {source!r} could not be loaded: {err}") from err
     if len(tokenizer) > model.config.vocab_size:
         raise FinetuneError(f"The tokenizer ({len(tokenizer)} tokens) does not fit the model ({model.config.vocab_size}).")
     positions = getattr(model.config, "max_position_embeddings", None)
@@ -196,23 +193,19 @@ def run_finetune(args) -> dict:
     if args.freeze_base:  # transfer learning: the pretrained encoder stays as it is, only the head learns
         for parameter in model.base_model.parameters():
             parameter.requires_grad = False
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return tokenizer, model, model_limit
 
-    epochs = args.epochs or (10 if profile.name == "toy" else 3)
-    max_length = args.max_length or model_limit
-    tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                           desc="tokenizing")
 
-    def metrics_of(prediction):
-        return compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
-
-    training_args = TrainingArguments(
+def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int) -> TrainingArguments:
+    batch_size = args.batch_size if args.batch_size is not None else profile.batch_size
+    # a tiny toy encoder needs a large rate; a BERT-sized one the usual 2e-5 (a head alone: 1e-3)
+    default_rate = 1e-3 if args.freeze_base else 2e-3 if profile.name == "toy" else 2e-5
+    return TrainingArguments(
         output_dir=str(args.output_dir / "checkpoints"),
         num_train_epochs=epochs,
-        per_device_train_batch_size=args.batch_size or profile.batch_size,
-        per_device_eval_batch_size=args.batch_size or profile.batch_size,
-        # a tiny toy encoder needs a large rate; a BERT-sized one the usual 2e-5 (a head alone: 1e-3)
-        learning_rate=args.learning_rate or (1e-3 if args.freeze_base else 2e-3 if profile.name == "toy" else 2e-5),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=args.learning_rate if args.learning_rate is not None else default_rate,
         weight_decay=0.01,
         warmup_steps=0.1,
         eval_strategy="epoch",
@@ -224,8 +217,34 @@ def run_finetune(args) -> dict:
         use_cpu=device.device == "cpu",
         seed=args.seed,
     )
-    trainer = Trainer(model=model, args=training_args, train_dataset=tokenized["train"],
-                      eval_dataset=tokenized["validation"], processing_class=tokenizer,
+
+
+def save_results(output_dir: Path, model, tokenizer, metrics: dict) -> None:
+    """The model folder and ``metrics.json``, each written whole (the model first, the metrics last)."""
+    with atomic_folder(output_dir / "model") as tmp:
+        model.save_pretrained(tmp)  # safetensors weights and config, no pickled training arguments
+        tokenizer.save_pretrained(tmp)
+    write_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2))
+
+
+def run_finetune(args) -> dict:
+    profile = check_options(args)
+    check_model_option(args.model)
+    splits = load_splits(args)  # data problems are reported before any model is loaded or trained
+    names = splits["train"].features["label"].names
+    source = model_source(args, profile)
+    tokenizer, model, model_limit = load_model(source, names, args)
+    epochs = args.epochs if args.epochs is not None else (10 if profile.name == "toy" else 3)
+    max_length = args.max_length or model_limit
+    tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                           desc="tokenizing")
+
+    def metrics_of(prediction):
+        return compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
+
+    trainer = Trainer(model=model, args=training_arguments(args, profile, detect_device(), epochs),
+                      train_dataset=tokenized["train"], eval_dataset=tokenized["validation"], processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), compute_metrics=metrics_of)
     try:
         trainer.train()
@@ -234,38 +253,25 @@ def run_finetune(args) -> dict:
 
     scored = "test" if "test" in tokenized else "validation"
     prediction = trainer.predict(tokenized[scored])
-    scores = compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
     majority = Counter(splits["train"]["label"]).most_common(1)[0][0]
+    eval_loss = prediction.metrics.get("test_loss")
     metrics = {
-        **scores,
+        **compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names)),
         "split": scored,
         "examples": len(prediction.label_ids),
         "majority_class": names[majority],
         "majority_accuracy": float(np.mean(np.asarray(prediction.label_ids) == majority)),
-        "eval_loss": prediction.metrics.get("test_loss"),
-        "num_trainable_parameters": trainable,
+        "eval_loss": eval_loss if eval_loss is not None and math.isfinite(eval_loss) else None,
+        "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "freeze_base": bool(args.freeze_base),
         "labels": names,
         "f1_positive_label": names[1] if len(names) == 2 else None,
-        "model": model_source,
+        "model": source,
         "epochs": epochs,
     }
-    if metrics["eval_loss"] is not None and not math.isfinite(metrics["eval_loss"]):
-        metrics["eval_loss"] = None
     if trainer.is_world_process_zero():
-        final, tmp = args.output_dir / "model", args.output_dir / ".model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier crash
-        trainer.model.save_pretrained(tmp)  # safetensors weights and config, no pickled training arguments
-        tokenizer.save_pretrained(tmp)
-        path = args.output_dir / "metrics.json"
-        pending = path.with_name(".metrics.json.tmp")
-        pending.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-        os.replace(pending, path)
-        print(json.dumps(metrics, indent=2))
+        save_results(args.output_dir, trainer.model, tokenizer, metrics)
     return metrics
 
 
@@ -292,14 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        run_finetune(args)
-    except FinetuneError as err:
-        parser.exit(2, f"error: {err}\n")
-    return 0
+    return run_command(build_parser(), run_finetune, argv)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ names that every notebook reads in its knobs cell. The same code then runs at th
   streamed where large. ELECTRA-small / GPT-2-small sized models.
 - ``full``: several GPUs launched with ``accelerate launch`` or ``torchrun``. Paper-sized settings.
 
+``setup_notebook()`` is the one call a notebook makes after its install cell: it seeds, picks the
+device and precision, quiets the libraries and prints a summary. It keeps the environment out of
+sight (as nlp-with-transformers' ``setup_chapter()`` does), never the lesson.
+
 Taught in: 01_nlp_concepts (set-up and knobs cells).
 """
 
@@ -17,6 +21,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+
+from nlp_course.errors import UnknownProfileError
+from nlp_course.runtime import (
+    detect_device,
+    format_table,
+    hub_available,
+    library_versions,
+    quiet_logging,
+    seed_everything,
+)
 
 ENV_VAR = "NLP_COURSE_PROFILE"
 
@@ -155,18 +169,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-class UnknownProfileError(ValueError):
-    """Raised for a profile name that is not one of PROFILES."""
-
-
 def detect_profile_name() -> str:
     """``colab`` when a CUDA GPU and the Hub are both reachable, else ``toy``.
 
     ``full`` is never chosen automatically: a run of hours should be asked for by name.
     """
     import torch
-
-    from nlp_course.data import hub_available
 
     if torch.cuda.is_available() and hub_available():
         return "colab"
@@ -193,3 +201,29 @@ def get_profile(name: str | None = None) -> Profile:
             f"Use get_profile('toy') or set {ENV_VAR}=toy for a CPU with no network."
         )
     return PROFILES[key]
+
+
+def setup_notebook(profile: str | Profile | None = None, seed: int = 42, quiet: bool = True, show: bool = True) -> Profile:
+    """Seed, pick device and precision, quiet the libraries, print a summary; return the profile.
+
+    ``profile`` is a name (``"toy"``, ``"colab"``, ``"full"``), a ``Profile``, or ``None`` for
+    ``$NLP_COURSE_PROFILE`` or detection. The returned profile carries ``device`` and
+    ``precision`` (``profile.fp16`` and ``profile.bf16`` feed ``TrainingArguments``).
+    """
+    chosen = profile if isinstance(profile, Profile) else get_profile(profile)
+    if quiet:
+        quiet_logging()
+    seed_everything(seed)
+    info = detect_device()
+    chosen = dataclasses.replace(chosen, device=info.device, precision=info.precision)
+    if show:
+        rows = list(library_versions().items())
+        rows += [
+            ("device", info.name),
+            ("precision", info.precision),
+            ("Hub reachable", "yes" if hub_available() else "no (offline)"),
+            ("seed", str(seed)),
+            ("profile", f"{chosen.name}: {chosen.description}"),
+        ]
+        print(format_table(rows))
+    return chosen

@@ -1,21 +1,25 @@
-"""Set-up that every notebook needs and no notebook should teach: seeds, device, precision, logging.
+"""The machine: device and precision, whether the Hub is reachable, seeds, logging, versions, GPU peaks.
 
-``setup_notebook()`` is the one call a notebook makes after its install cell. It keeps the
-environment out of sight (as nlp-with-transformers' ``setup_chapter()`` does), never the lesson.
+Set-up that every notebook needs and no notebook should teach. It imports no other course module, so
+anything may import it. ``nlp_course.profiles.setup_notebook()`` puts these pieces together.
 
-Taught in: 01_nlp_concepts (set-up cell).
+- ``detect_device`` and ``choose_precision``: CUDA, MPS or CPU, and bf16, fp16 or fp32.
+- ``hub_available``: decided in two seconds, rather than after half a minute of retries.
+- ``peak_flops`` and ``mfu``: model FLOPs utilisation, PaLM's way, against the GPU's data-sheet peak.
+
+Taught in: 01_nlp_concepts (set-up cell) and 06_pretraining_gpt2_code (MFU).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import logging
 import os
 import platform
+import socket
+import threading
 from dataclasses import dataclass
-
-from nlp_course.profiles import Profile, get_profile
+from urllib.parse import urlparse
 
 REPO_URL = "https://github.com/nlp-en-es/nlp-de-0-a-100"
 """The course repository: the one place its address is written. Notebooks' set-up cells copy it
@@ -100,29 +104,62 @@ def format_table(rows: list[tuple[str, str]], title: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def setup_notebook(profile: str | Profile | None = None, seed: int = 42, quiet: bool = True, show: bool = True) -> Profile:
-    """Seed, pick device and precision, quiet the libraries, print a summary; return the profile.
+def hub_available(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub can be reached now, decided in at most ``timeout`` seconds.
 
-    ``profile`` is a name (``"toy"``, ``"colab"``, ``"full"``), a ``Profile``, or ``None`` for
-    ``$NLP_COURSE_PROFILE`` or detection. The returned profile carries ``device`` and
-    ``precision`` (``profile.fp16`` and ``profile.bf16`` feed ``TrainingArguments``).
+    Offline mode (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``) counts as unreachable.
     """
-    chosen = profile if isinstance(profile, Profile) else get_profile(profile)
-    if quiet:
-        quiet_logging()
-    seed_everything(seed)
-    info = detect_device()
-    chosen = dataclasses.replace(chosen, device=info.device, precision=info.precision)
-    if show:
-        from nlp_course.data import hub_available
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    target = (endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy and endpoint.scheme == "https":  # behind a proxy, being able to reach it is what counts
+        proxy_url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        target = (proxy_url.hostname, proxy_url.port or 80)
+    result: list[bool] = []
 
-        rows = list(library_versions().items())
-        rows += [
-            ("device", info.name),
-            ("precision", info.precision),
-            ("Hub reachable", "yes" if hub_available() else "no (offline)"),
-            ("seed", str(seed)),
-            ("profile", f"{chosen.name}: {chosen.description}"),
-        ]
-        print(format_table(rows))
-    return chosen
+    def connect() -> None:  # DNS lookups ignore socket timeouts: run in a thread we can stop waiting for
+        try:
+            with socket.create_connection(target, timeout=timeout):
+                result.append(True)
+        except (OSError, TypeError):
+            result.append(False)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result and result[0])
+
+
+# Dense (no sparsity) tensor-core peak in TFLOP/s, in the half precision each GPU trains in, from
+# NVIDIA's data sheets. Longer names first: "H100 PCIe" must match before "H100".
+PEAK_TFLOPS = {
+    "H100 PCIe": 756,  # bf16
+    "H100": 989,  # SXM, bf16
+    "H200": 989,  # bf16, the H100's compute with more memory
+    "A100": 312,  # bf16, SXM and PCIe alike
+    "A10G": 125,  # bf16 (the A10's data sheet figure)
+    "L4": 121,  # bf16
+    "V100": 125,  # fp16, SXM (PCIe: 112)
+    "T4": 65,  # fp16; no bf16
+}
+
+
+def peak_flops(device_name: str, precision: str) -> float | None:
+    """The GPU's dense half-precision peak in FLOP/s, or None (CPU, fp32, or a GPU not in the table)."""
+    if precision not in ("fp16", "bf16"):
+        return None
+    name = device_name.upper()
+    for gpu, tflops in PEAK_TFLOPS.items():
+        if gpu.upper() in name:
+            return tflops * 1e12
+    return None
+
+
+def mfu(tokens_per_second: float, flops_per_token_: float, peak: float | None, n_devices: int = 1) -> float | None:
+    """Share of the devices' peak that the model's FLOPs use (None when the peak is unknown)."""
+    if peak is None or not tokens_per_second:
+        return None
+    return tokens_per_second * flops_per_token_ / (peak * n_devices)

@@ -17,9 +17,7 @@ and compared with ``train_tokenizer``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import keyword
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,13 @@ from tokenizers import (
     processors,
     trainers,
 )
-from transformers import PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from nlp_course.code_corpus import load_code_corpus
+from nlp_course.data import load_corpus
+from nlp_course.errors import TokenizerTrainingError
+from nlp_course.files import atomic_folder, outputs_dir
+from nlp_course.profiles import get_profile
 
 KINDS = ("bpe", "wordpiece", "unigram")
 BYTE_ALPHABET = 256
@@ -60,10 +64,6 @@ FAMILIES = {
 }
 DEFAULT_FAMILY = {"bpe": "roberta", "wordpiece": "bert", "unigram": "t5"}
 ALLOWED_FAMILIES = {"bpe": ("roberta", "gpt2"), "wordpiece": ("bert",), "unigram": ("t5",)}
-
-
-class TokenizerTrainingError(ValueError):
-    """Bad input to ``train_tokenizer``: the message says what to change."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,15 +303,6 @@ def tokenizer_report(tokenizer, texts: Iterable[str]) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 # The course's tokenizers
 # --------------------------------------------------------------------------------------------
-def outputs_dir() -> Path:
-    """Where notebooks save what later notebooks reuse: ``$NLP_COURSE_OUTPUTS`` or ``<repo>/outputs``."""
-    if os.environ.get("NLP_COURSE_OUTPUTS"):
-        return Path(os.environ["NLP_COURSE_OUTPUTS"]).expanduser()
-    from nlp_course.data import data_dir
-
-    return data_dir().parent / "outputs"
-
-
 def course_tokenizer_spec(name: str, profile, max_documents: int | None = None) -> dict:
     """What the course tokenizer ``name`` is for a profile: kind, family, vocabulary and corpus.
 
@@ -331,33 +322,22 @@ def course_tokenizer_spec(name: str, profile, max_documents: int | None = None) 
 
 def course_tokenizer_texts(name: str, profile, max_documents: int | None = None) -> Iterator[str]:
     """The training texts of a course tokenizer, streamed."""
-    from nlp_course import data
-
     spec = course_tokenizer_spec(name, profile, max_documents)
     limit = spec["max_documents"]
     if name == "es":
-        corpus = data.load_corpus(spec["corpus"], config=spec["config"], streaming=profile.streaming, max_documents=limit)
+        corpus = load_corpus(spec["corpus"], config=spec["config"], streaming=profile.streaming, max_documents=limit)
         return (row["text"] for row in corpus)
-    code = data.load_code_corpus(spec["corpus"], split="train", max_files=limit)
+    code = load_code_corpus(spec["corpus"], split="train", max_files=limit)
     return (row["content"] for row in code)
 
 
 def save_tokenizer(tokenizer, path: Path, spec: dict | None = None) -> Path:
-    """``save_pretrained`` into a temporary folder, then move it into place: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
+    """``save_pretrained`` into a temporary folder, then moved into place: never half-written."""
+    with atomic_folder(Path(path)) as tmp:
         tokenizer.save_pretrained(tmp)
         if spec is not None:
             (tmp / "course_tokenizer.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return Path(path)
 
 
 def course_tokenizer(name: str, profile=None, *, retrain: bool = False, verbose: bool = True):
@@ -366,10 +346,6 @@ def course_tokenizer(name: str, profile=None, *, retrain: bool = False, verbose:
     Loaded from ``outputs/tokenizers/<profile>/<name>`` when notebook 03 (or an earlier call) saved
     one with the same specification; otherwise trained on the profile's corpus and saved there.
     """
-    from transformers import AutoTokenizer
-
-    from nlp_course.profiles import get_profile
-
     profile = profile if profile is not None and not isinstance(profile, str) else get_profile(profile)
     spec = course_tokenizer_spec(name, profile)
     path = outputs_dir() / "tokenizers" / profile.name / name
@@ -402,7 +378,5 @@ def missing_keywords(tokenizer) -> list[str]:
     In code a keyword nearly always follows a space or an indentation, so byte-level BPE learns it
     with the space marker ``Ġ``; either form counts.
     """
-    import keyword
-
     vocab = tokenizer.get_vocab()
     return [k for k in keyword.kwlist if k not in vocab and "Ġ" + k not in vocab]

@@ -27,7 +27,7 @@ def test_report_reads_as_a_table(results):
 
 
 def test_direct_and_wrapped_training_learn_the_same_vocabulary():
-    from nlp_course.data import iter_python_files
+    from nlp_course.code_corpus import iter_python_files
     from nlp_course.tokenization import train_tokenizer
 
     code = [text for _, text in iter_python_files()][:40]

@@ -11,9 +11,9 @@ import torch
 from helpers import kill_once_written
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList
 
-from nlp_course import clm
-from nlp_course.data import (
-    ConstantLengthDataset,
+from nlp_course import evaluation, models, runtime
+from nlp_course.checkpoints import check_checkpoint
+from nlp_course.code_corpus import (
     content_hash,
     filter_code,
     has_long_lines_on_average,
@@ -25,7 +25,9 @@ from nlp_course.data import (
     iter_filtered_code,
     python_code_corpus,
 )
-from nlp_course.pretrain import PretrainError, check_checkpoint, main
+from nlp_course.errors import PretrainError
+from nlp_course.packing import ConstantLengthDataset
+from nlp_course.pretrain import main
 from nlp_course.tokenization import train_tokenizer
 
 
@@ -164,7 +166,7 @@ def tiny_gpt2(vocab=64, layers=2):
 
 
 def test_weight_decay_groups_exact_names():
-    groups = clm.weight_decay_groups(tiny_gpt2(), 0.1)
+    groups = models.weight_decay_groups(tiny_gpt2(), 0.1)
     assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
     decayed = ["transformer.wte.weight", "transformer.wpe.weight"] + [
         f"transformer.h.{i}.{m}.weight" for i in range(2) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
@@ -181,9 +183,9 @@ def test_weight_decay_groups_exact_names():
 def test_gpt2_config_pads_the_vocabulary_and_uses_end_of_text(tokenizer):
     from nlp_course.profiles import PROFILES
 
-    config = clm.gpt2_config(tokenizer, PROFILES["toy"], seq_length=96)
+    config = models.gpt2_config(tokenizer, PROFILES["toy"], seq_length=96)
     assert len(tokenizer) == 1_000 and config.vocab_size == 1_024 and config.vocab_size % 64 == 0
-    assert clm.padded_vocab_size(4_000) == 4_032 and clm.padded_vocab_size(4_032) == 4_032
+    assert models.padded_vocab_size(4_000) == 4_032 and models.padded_vocab_size(4_032) == 4_032
     assert config.n_positions == 96 and config.n_embd == 128 and config.n_layer == 2 and config.n_head == 2
     assert config.eos_token_id == config.bos_token_id == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|endoftext|>")
     assert config._attn_implementation == "sdpa"
@@ -196,7 +198,7 @@ def test_evaluate_is_the_mean_loss_per_predicted_token():
     model = tiny_gpt2()
     blocks = [{"input_ids": torch.randint(0, 64, (16,), generator=torch.Generator().manual_seed(i))} for i in range(5)]
     loader = torch.utils.data.DataLoader(blocks, batch_size=2)  # batches of 2, 2 and 1: a plain mean of means is wrong
-    loss, perplexity = clm.evaluate(model, loader, LOCAL)
+    loss, perplexity = evaluation.evaluate_lm(model, loader, LOCAL)
     assert model.training, "evaluate leaves the model in training mode"
     model.eval()
     with torch.no_grad():
@@ -211,7 +213,7 @@ def test_evaluate_gives_infinite_perplexity_on_overflow():
         def forward(self, input_ids, labels):
             return SimpleNamespace(loss=torch.tensor(1e4))
 
-    loss, perplexity = clm.evaluate(Huge(), [{"input_ids": torch.zeros(2, 8, dtype=torch.long)}], LOCAL)
+    loss, perplexity = evaluation.evaluate_lm(Huge(), [{"input_ids": torch.zeros(2, 8, dtype=torch.long)}], LOCAL)
     assert loss == 1e4 and perplexity == float("inf")
 
 
@@ -220,11 +222,11 @@ def test_truncate_at_function_end():
     body = "    return hours * 60\n"
     for boundary in ("def other():\n", "class Foo:\n", "if __name__ == '__main__':\n", "# a comment\n",
                      "@decorator\n", "async def job():\n"):
-        assert clm.truncate_at_function_end(body + "\n" + boundary + "    pass\n") == body + "\n"
+        assert evaluation.truncate_at_function_end(body + "\n" + boundary + "    pass\n") == body + "\n"
     nested = "    def inner():\n        pass\n    # indented comment\n    class Local: ...\n"
-    assert clm.truncate_at_function_end(nested) == nested  # indented: still inside the function
-    assert clm.truncate_at_function_end("def f():\n    return 1\n\ndef g") == "def f():\n    return 1\n\n"
-    assert clm.truncate_at_function_end(body + "default = 3\nclassify = 1\n") == body + "default = 3\nclassify = 1\n"
+    assert evaluation.truncate_at_function_end(nested) == nested  # indented: still inside the function
+    assert evaluation.truncate_at_function_end("def f():\n    return 1\n\ndef g") == "def f():\n    return 1\n\n"
+    assert evaluation.truncate_at_function_end(body + "default = 3\nclassify = 1\n") == body + "default = 3\nclassify = 1\n"
 
 
 def test_stopping_criteria_on_crafted_generations(tokenizer):
@@ -234,12 +236,12 @@ def test_stopping_criteria_on_crafted_generations(tokenizer):
     rows = [prompt + tokenizer(text)["input_ids"] for text in (finished, unfinished)]  # as generate() builds them
     width = max(map(len, rows))
     ids = torch.tensor([row + [tokenizer.eos_token_id] * (width - len(row)) for row in rows])
-    criteria = StoppingCriteriaList([clm.FunctionEndCriteria(tokenizer, len(prompt))])
+    criteria = StoppingCriteriaList([evaluation.FunctionEndCriteria(tokenizer, len(prompt))])
     assert criteria(ids, None).tolist() == [True, False]
-    assert clm.FunctionEndCriteria(tokenizer, len(prompt))(ids[:, : len(prompt) + 2], None).tolist() == [False, False]
+    assert evaluation.FunctionEndCriteria(tokenizer, len(prompt))(ids[:, : len(prompt) + 2], None).tolist() == [False, False]
     # the prompt's own "def" is never a boundary: only the generated part is searched
     completion = tokenizer.decode(rows[0][len(prompt):])
-    assert completion == finished and clm.truncate_at_function_end(completion) == "    return hours * 60\n\n\n"
+    assert completion == finished and evaluation.truncate_at_function_end(completion) == "    return hours * 60\n\n\n"
 
 
 def test_generate_stops_with_the_criteria(tokenizer):
@@ -247,7 +249,7 @@ def test_generate_stops_with_the_criteria(tokenizer):
     prompt = tokenizer("def f():\n", return_tensors="pt")
     n = prompt["input_ids"].shape[1]
 
-    class After(clm.FunctionEndCriteria):  # count the calls: generation must ask after every token
+    class After(evaluation.FunctionEndCriteria):  # count the calls: generation must ask after every token
         calls = 0
 
         def __call__(self, input_ids, scores=None, **kwargs):
@@ -261,17 +263,17 @@ def test_generate_stops_with_the_criteria(tokenizer):
 
 # ---------------------------------------------------------------- model FLOPs utilisation
 def test_flops_and_peaks():
-    assert clm.flops_per_token(1_000, 2, 8, 16) == 6 * 1_000 + 12 * 2 * 8 * 16
-    assert clm.peak_flops("NVIDIA H100 80GB HBM3 (sm_90, x1)", "bf16") == 989e12
-    assert clm.peak_flops("NVIDIA H100 PCIe", "bf16") == 756e12
-    assert clm.peak_flops("Tesla T4 (sm_75, x1)", "fp16") == 65e12
-    assert clm.peak_flops("NVIDIA A100-SXM4-40GB", "bf16") == 312e12
-    assert clm.peak_flops("CPU (2 threads)", "fp32") is None and clm.peak_flops("NVIDIA T4", "fp32") is None
-    assert clm.peak_flops("NVIDIA RTX 9999", "bf16") is None
-    assert clm.mfu(1e5, 6e9, 989e12) == pytest.approx(6e14 / 989e12)
-    assert clm.mfu(1e5, 6e9, None) is None
+    assert models.flops_per_token(1_000, 2, 8, 16) == 6 * 1_000 + 12 * 2 * 8 * 16
+    assert runtime.peak_flops("NVIDIA H100 80GB HBM3 (sm_90, x1)", "bf16") == 989e12
+    assert runtime.peak_flops("NVIDIA H100 PCIe", "bf16") == 756e12
+    assert runtime.peak_flops("Tesla T4 (sm_75, x1)", "fp16") == 65e12
+    assert runtime.peak_flops("NVIDIA A100-SXM4-40GB", "bf16") == 312e12
+    assert runtime.peak_flops("CPU (2 threads)", "fp32") is None and runtime.peak_flops("NVIDIA T4", "fp32") is None
+    assert runtime.peak_flops("NVIDIA RTX 9999", "bf16") is None
+    assert runtime.mfu(1e5, 6e9, 989e12) == pytest.approx(6e14 / 989e12)
+    assert runtime.mfu(1e5, 6e9, None) is None
     model = tiny_gpt2()
-    assert clm.matmul_params(model) == sum(p.numel() for p in model.parameters()) - 16 * 8
+    assert models.matmul_params(model) == sum(p.numel() for p in model.parameters()) - 16 * 8
 
 
 # ---------------------------------------------------------------- the command line
@@ -416,12 +418,12 @@ def test_missing_tokenizer_and_hub_corpus_offline(capsys, tmp_path, offline):
 
 
 def test_resume_with_other_settings_is_refused(capsys, tmp_path):
-    from nlp_course.pretrain import RUN_CONFIG, build_parser
-    from nlp_course.profiles import PROFILES
+    from nlp_course.pretrain import build_parser
+    from nlp_course.runs import RUN_CONFIG, make_run_config
 
     fake_clm_checkpoint(tmp_path / "checkpoint-10")
     original = build_parser().parse_args(["clm", "--output-dir", str(tmp_path), *TINY])
-    (tmp_path / RUN_CONFIG).write_text(json.dumps(clm.run_config(original, PROFILES["toy"], 1)))
+    (tmp_path / RUN_CONFIG).write_text(json.dumps(make_run_config(**vars(original), world_size=1).identity()))
     other = [*TINY[:2], "--seq-length", "32", *TINY[4:]]
     err = run_main_expecting_error(capsys, "--output-dir", str(tmp_path), "--resume", *other)
     assert "other settings" in err and "seq_length: 64 then, 32 now" in err

@@ -15,7 +15,7 @@ from transformers import (
     DataCollatorWithPadding,
 )
 
-from nlp_course.finetune import compute_scores
+from nlp_course.evaluation import compute_scores
 
 NB07 = "07_fine_tuning_classification.ipynb"
 SENTENCES = ["El tren llegó tarde.", "Compré pan en la panadería de Valparaíso."]

@@ -9,7 +9,8 @@ import datasets
 import pandas as pd
 import pytest
 
-from nlp_course import data
+from nlp_course import code_corpus, data, runtime
+from nlp_course import files as course_files
 from nlp_course.data import DataSourceError, HubUnavailableError, load_corpus, load_labelled
 
 DOCS = ["Primera frase.\nSegunda frase del mismo documento.", "Otro documento.\n¿Y una pregunta?", "Fin."]
@@ -17,7 +18,7 @@ DOCS = ["Primera frase.\nSegunda frase del mismo documento.", "Otro documento.\n
 
 # ---------------------------------------------------------------- the Hub, offline and online
 def test_hub_unavailable_in_offline_mode(offline):
-    assert data.hub_available() is False
+    assert runtime.hub_available() is False
 
 
 def test_hub_unavailable_when_nothing_answers(monkeypatch):
@@ -26,7 +27,7 @@ def test_hub_unavailable_when_nothing_answers(monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert data.hub_available(timeout=1.0) is False
+    assert runtime.hub_available(timeout=1.0) is False
 
 
 def test_hub_available_when_the_endpoint_answers(monkeypatch):
@@ -39,7 +40,7 @@ def test_hub_available_when_the_endpoint_answers(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     try:
-        assert data.hub_available(timeout=2.0) is True
+        assert runtime.hub_available(timeout=2.0) is True
     finally:
         accepter.join(timeout=2.0)
         server.close()
@@ -254,18 +255,18 @@ def test_data_dir_from_environment_and_clear_error(monkeypatch, tmp_path):
     (tmp_path / "README.md").write_text("card")
     (tmp_path / "corpus_es.txt").write_text("Hola.\n")
     monkeypatch.setenv("NLP_COURSE_DATA", str(tmp_path))
-    assert data.data_dir() == tmp_path
+    assert course_files.data_dir() == tmp_path
     monkeypatch.setenv("NLP_COURSE_DATA", str(tmp_path / "missing"))
-    monkeypatch.setattr(data, "__file__", str(tmp_path / "elsewhere" / "pkg" / "data.py"))
+    monkeypatch.setattr(course_files, "__file__", str(tmp_path / "elsewhere" / "pkg" / "files.py"))
     monkeypatch.chdir(tmp_path / "..")
     with pytest.raises(DataSourceError, match="NLP_COURSE_DATA"):
-        data.data_dir()
+        course_files.data_dir()
     other = tmp_path / "elsewhere" / "data"  # another project's data/ with a README is not the course's
     other.mkdir(parents=True)
     (other / "README.md").write_text("not the course")
     monkeypatch.chdir(other.parent)
     with pytest.raises(DataSourceError, match="not found"):
-        data.data_dir()
+        course_files.data_dir()
 
 
 # ---------------------------------------------------------------- the course's own files
@@ -297,7 +298,7 @@ def test_reviews_are_balanced_split_and_disjoint(name):
 
 # ---------------------------------------------------------------- Python code of the interpreter
 def test_stdlib_code_corpus_is_real_python():
-    ds = data.python_code_corpus()
+    ds = code_corpus.python_code_corpus()
     assert ds.column_names == ["path", "content", "size"]
     assert ds.num_rows > 300 and sum(ds["size"]) > 5_000_000
     paths = ds["path"]
@@ -311,26 +312,26 @@ def test_stdlib_code_corpus_is_real_python():
 
 
 def test_stdlib_code_corpus_limits_and_tests():
-    assert data.python_code_corpus(max_files=5).num_rows == 5
-    with_tests = [p for p, _ in data.iter_python_files(include_tests=True)]
+    assert code_corpus.python_code_corpus(max_files=5).num_rows == 5
+    with_tests = [p for p, _ in code_corpus.iter_python_files(include_tests=True)]
     assert any(p.startswith("test/") for p in with_tests)
 
 
 def test_code_split_is_stable_and_about_one_in_ten():
-    train = [p for p, _ in data.iter_python_files(split="train")]
-    validation = [p for p, _ in data.iter_python_files(split="validation")]
-    everything = [p for p, _ in data.iter_python_files()]
+    train = [p for p, _ in code_corpus.iter_python_files(split="train")]
+    validation = [p for p, _ in code_corpus.iter_python_files(split="validation")]
+    everything = [p for p, _ in code_corpus.iter_python_files()]
     assert sorted(train + validation) == everything and not set(train) & set(validation)
     assert 0.05 < len(validation) / len(everything) < 0.15
-    assert all(data.code_split(p) == "validation" for p in validation)
-    assert data.load_code_corpus("stdlib", split="validation")["path"] == validation
+    assert all(code_corpus.code_split(p) == "validation" for p in validation)
+    assert code_corpus.load_code_corpus("stdlib", split="validation")["path"] == validation
 
 
 def test_code_corpus_from_the_hub_offline_fails_at_once(offline):
     with pytest.raises(HubUnavailableError, match="codeparrot"):
-        data.load_code_corpus("codeparrot/codeparrot-clean-valid")
+        code_corpus.load_code_corpus("codeparrot/codeparrot-clean-valid")
     with pytest.raises(DataSourceError, match="split"):
-        list(data.iter_python_files(split="valid"))
+        list(code_corpus.iter_python_files(split="valid"))
 
 
 def test_separate_files_share_one_label_encoding(tmp_path):

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForMaskedLM
 
-from nlp_course.finetune import FinetuneError, compute_scores, main
+from nlp_course.errors import FinetuneError
+from nlp_course.evaluation import compute_scores
+from nlp_course.finetune import main
 from nlp_course.tokenization import course_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -160,13 +162,13 @@ def test_unusable_model_folders(capsys, tmp_path, tiny_model, reviews):
 def test_unlabelled_hub_test_split_is_refused(capsys, tmp_path, monkeypatch):
     import datasets
 
-    import nlp_course.data
+    import nlp_course.finetune
 
     label = datasets.ClassLabel(names=["neg", "pos"])
     fake = datasets.DatasetDict({split: datasets.Dataset.from_dict({"text": ["a", "b"], "label": labels},
                                                                     features=datasets.Features({"text": datasets.Value("string"), "label": label}))
                                  for split, labels in (("train", [0, 1]), ("validation", [0, 1]), ("test", [-1, -1]))})
-    monkeypatch.setattr(nlp_course.data, "load_labelled", lambda *a, **k: fake)
+    monkeypatch.setattr(nlp_course.finetune, "load_labelled", lambda *a, **k: fake)
     assert "unlabelled rows" in error_of(capsys, "--dataset", "glue/sst2", "--output-dir", str(tmp_path / "out"))
 
 

@@ -9,8 +9,11 @@ import torch
 from helpers import kill_once_written, notebook_function
 from transformers import DataCollatorForLanguageModeling
 
-from nlp_course.pretrain import PretrainError, check_checkpoint, main
-from nlp_course.pretraining import IGNORE_INDEX, SeededMLMCollator, group_texts, mask_tokens, nsp_pairs
+from nlp_course.checkpoints import check_checkpoint
+from nlp_course.errors import PretrainError
+from nlp_course.objectives import IGNORE_INDEX, SeededMLMCollator, mask_tokens, nsp_pairs
+from nlp_course.packing import group_texts
+from nlp_course.pretrain import main
 
 
 def batch_of_ids(tokenizer, rows=400, length=128, seed=0):
@@ -285,12 +288,12 @@ def test_checkpoint_without_random_states_or_with_a_truncated_optimizer(tmp_path
 
 
 def test_resume_with_other_settings_is_refused(capsys, tmp_path):
-    from nlp_course.pretrain import RUN_CONFIG, build_parser, run_config
-    from nlp_course.profiles import PROFILES
+    from nlp_course.pretrain import build_parser
+    from nlp_course.runs import RUN_CONFIG, make_run_config
 
     fake_checkpoint(tmp_path / "checkpoint-10")
     original = build_parser().parse_args(["mlm", "--output-dir", str(tmp_path), *TINY])
-    (tmp_path / RUN_CONFIG).write_text(json.dumps(run_config(original, PROFILES["toy"])))
+    (tmp_path / RUN_CONFIG).write_text(json.dumps(make_run_config(**vars(original)).identity()))
     err = run_main_expecting_error(capsys, "--output-dir", str(tmp_path), "--resume", *TINY[:2], "--block-size", "32",
                                    "--batch-size", "8")
-    assert "other settings" in err and "block_size: 64 then, 32 now" in err
+    assert "other settings" in err and "seq_length: 64 then, 32 now" in err

@@ -39,10 +39,9 @@ def test_detection_with_gpu_but_offline_is_toy(monkeypatch, offline):
 def test_detection_with_gpu_and_network_is_colab(monkeypatch):
     import torch
 
-    import nlp_course.data
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(nlp_course.data, "hub_available", lambda timeout=2.0: True)
+    monkeypatch.setattr(profiles, "hub_available", lambda timeout=2.0: True)
     assert get_profile().name == "colab"
 
 

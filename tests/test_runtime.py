@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import nlp_course
-from nlp_course import runtime
+from nlp_course import profiles, runtime
 from nlp_course.runtime import choose_precision
 
 
@@ -73,7 +73,7 @@ def test_setup_notebook_seeds_everything(offline):
 
 
 def test_setup_notebook_fp16_profile_on_a_t4(monkeypatch, offline):
-    monkeypatch.setattr(runtime, "detect_device", lambda: nlp_course.DeviceInfo("cuda", "fp16", "Tesla T4"))
+    monkeypatch.setattr(profiles, "detect_device", lambda: nlp_course.DeviceInfo("cuda", "fp16", "Tesla T4"))
     profile = nlp_course.setup_notebook("colab", show=False)
     assert profile.fp16 and not profile.bf16 and profile.device == "cuda"
 

@@ -7,7 +7,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from nlp_course import tokenization
-from nlp_course.data import iter_python_files, load_corpus
+from nlp_course.code_corpus import iter_python_files
+from nlp_course.data import load_corpus
 from nlp_course.profiles import PROFILES
 from nlp_course.tokenization import (
     TokenizerTrainingError,

@@ -1,4 +1,4 @@
-"""Pretraining objectives and data preparation, as taught in notebooks 02 and 04.
+"""Pretraining objectives: what the model is asked to predict, and the labels that say so.
 
 - ``mask_tokens``: BERT's masking (15 % of tokens; of those 80 % ``<mask>``, 10 % a random token,
   10 % unchanged; labels -100 elsewhere), the same operations in the same order as
@@ -6,10 +6,11 @@
 - ``SeededMLMCollator``: dynamic masking whose masks are a pure function of (seed, epoch, example).
   A run killed and resumed from a checkpoint then sees exactly the masks the uninterrupted run saw,
   which the library's collator does not guarantee; evaluation masks are fixed once.
-- ``group_texts``: packing tokenized texts into blocks of a fixed length, no padding.
 - ``nsp_pairs``: next-sentence-prediction pairs from documents, 50 % IsNext, 50 % NotNext.
 
-Taught in: 02_pretraining_objectives (masking, NSP) and 04_pretraining_roberta (packing).
+Packing text into blocks is in ``nlp_course.packing``.
+
+Taught in: 02_pretraining_objectives (masking, NSP) and 04_pretraining_roberta (the seeded collator).
 """
 
 from __future__ import annotations
@@ -117,19 +118,6 @@ def mask_once(dataset, tokenizer, seed: int, mlm_probability: float = 0.15):
                 "labels": [row[:n].tolist() for row, n in zip(out["labels"], width, strict=True)]}
 
     return dataset.map(mask, batched=True, desc="masking the evaluation set once")
-
-
-def group_texts(examples: dict[str, list], block_size: int) -> dict[str, list]:
-    """Concatenate a batch of tokenized texts and cut it into blocks of ``block_size`` tokens.
-
-    For ``Dataset.map(batched=True)``: the remainder shorter than a block, at most one per batch of
-    texts, is dropped, so no block needs padding.
-    """
-    if block_size < 1:
-        raise ValueError(f"block_size must be positive, got {block_size}.")
-    concatenated = {k: [t for seq in examples[k] for t in seq] for k in examples}
-    total = (len(next(iter(concatenated.values()))) // block_size) * block_size
-    return {k: [v[i : i + block_size] for i in range(0, total, block_size)] for k, v in concatenated.items()}
 
 
 def nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[dict]:

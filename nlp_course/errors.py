@@ -1,0 +1,55 @@
+"""The errors a learner or a command-line user can meet, each with a message that says what to do.
+
+They live in one module that every other course module imports, so that the command lines catch the
+very classes the package raises: under ``python -m nlp_course.pretrain`` a class defined in the
+entry module would exist twice (as ``__main__.X`` and ``nlp_course.pretrain.X``) and slip past its
+own ``except``.
+
+Taught in: no notebook; every notebook and command meets them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+
+
+class CourseError(Exception):
+    """Any error of the course's own: a message for a person, never a traceback on the command line."""
+
+
+class HubUnavailableError(CourseError, ConnectionError):
+    """The Hugging Face Hub cannot be reached (no network, or offline mode is on)."""
+
+
+class DataSourceError(CourseError, ValueError):
+    """A data source that cannot be used as given: the message says what to do instead."""
+
+
+class UnknownProfileError(CourseError, ValueError):
+    """A profile name that is not one of ``nlp_course.profiles.PROFILES``."""
+
+
+class TokenizerTrainingError(CourseError, ValueError):
+    """Bad input to ``train_tokenizer``: the message says what to change."""
+
+
+class PretrainError(CourseError, ValueError):
+    """A bad option or a bad checkpoint, found before any training starts."""
+
+
+class FinetuneError(CourseError, ValueError):
+    """Bad input to fine-tuning, found before any training starts."""
+
+
+def run_command(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], object],
+                argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and ``run`` the options; a course error ends as one ``error:`` line and exit code 2."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        run(args)
+    except CourseError as err:
+        parser.exit(2, f"error: {err}\n")
+    return 0
