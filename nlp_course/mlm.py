@@ -18,6 +18,7 @@ import time
 
 import torch
 from transformers import RobertaForMaskedLM, Trainer, TrainingArguments, set_seed
+from transformers.integrations import TensorBoardCallback
 
 from nlp_course.data import load_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError
@@ -48,7 +49,7 @@ def training_arguments(config: RunConfig, device: DeviceInfo) -> TrainingArgumen
         save_steps=config.save_steps,
         save_total_limit=3,
         logging_steps=max(1, config.eval_steps // 4),
-        report_to=["tensorboard"],
+        report_to=[],  # TensorBoard is added by run_mlm, with its folder set (see tensorboard_callback)
         include_num_input_tokens_seen="non_padding",  # logs num_input_tokens_seen and train_tokens_per_second
         # RoBERTa's loss is already a mean over its masked tokens; without this, Trainer 5 multiplies
         # it by the number of processes (every loss of a torchrun run would be doubled on two)
@@ -61,6 +62,18 @@ def training_arguments(config: RunConfig, device: DeviceInfo) -> TrainingArgumen
         dataloader_num_workers=0,  # the collator's epoch is set by a callback in this process
         disable_tqdm=False,
     )
+
+
+def tensorboard_callback(config: RunConfig) -> TensorBoardCallback:
+    """TensorBoard logging into ``<output-dir>/runs``, from the first evaluation on.
+
+    Left to itself, the callback opens its writer at the first log; an evaluation before training
+    (the untrained model's loss) would then write to ``./runs`` in the working directory, and so
+    would the evaluation after training, once ``on_train_end`` has closed the writer.
+    """
+    callback = TensorBoardCallback()
+    callback.logging_dir = str(config.output_dir / "runs")
+    return callback
 
 
 def load_documents(config: RunConfig):
@@ -124,7 +137,8 @@ def run_mlm(config: RunConfig) -> dict:
     model = RobertaForMaskedLM(roberta_config(tokenizer, config, config.seq_length))
     collator = SeededMLMCollator(tokenizer, seed=config.seed, pad_to_multiple_of=8)
     trainer = Trainer(model=model, args=training_args, data_collator=collator, train_dataset=train_blocks,
-                      eval_dataset=eval_blocks, processing_class=tokenizer, callbacks=[MaskingEpochCallback(collator)])
+                      eval_dataset=eval_blocks, processing_class=tokenizer,
+                      callbacks=[MaskingEpochCallback(collator), tensorboard_callback(config)])
 
     if checkpoint is None:
         start = {"initial_eval_loss": trainer.evaluate()["eval_loss"]}

@@ -164,8 +164,9 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
     # 12 documents give about 24 steps an epoch: the run is killed at 20 and crosses an epoch after resuming
     common = ["--max-steps", "40", "--save-steps", "10", "--max-documents", "12"]
     command, env = cli("--output-dir", str(tmp_path / "straight"), *common)
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    subprocess.run(command, env=env, check=True, capture_output=True, cwd=tmp_path)
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert not (tmp_path / "runs").exists(), "TensorBoard writes inside --output-dir, never in the working directory"
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
     state = tmp_path / "killed" / "checkpoint-20" / "trainer_state.json"
