@@ -309,6 +309,12 @@ def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDic
         if any(v is None for v in column):
             raise DataSourceError(f"Some rows of the {split!r} split of {source!r} have no label; fill or remove them.")
         values.update(column)
+    if all(isinstance(v, str) for v in values) and any(v != v.strip() for v in values):
+        # "negative" and "negative " are one class, whatever a spreadsheet left around the word
+        dd = dd.map(lambda b: {"label": [v.strip() for v in b["label"]]}, batched=True)
+        values = {v.strip() for v in values}
+        if "" in values:
+            raise DataSourceError(f"Some labels of {source!r} are blank; fill or remove those rows.")
     if all(isinstance(v, bool) for v in values) or not all(isinstance(v, (int, str)) for v in values):
         raise DataSourceError(f"Labels of {source!r} must be strings or integers, got {sorted(map(repr, values))[:5]}.")
     if all(isinstance(v, int) for v in values):

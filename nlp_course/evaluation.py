@@ -3,6 +3,9 @@
 - ``perplexity(loss)``: exp of a mean loss per token, infinite rather than an ``OverflowError``.
 - ``evaluate_lm``: a causal LM's mean loss per predicted token over a dataloader, on every process.
 - ``compute_scores``: accuracy and F1 (binary for two labels, else macro), with scikit-learn.
+- ``tfidf_baseline``: notebook 07's bag of words (TF-IDF of words and word pairs, logistic
+  regression), the score a transformer must beat to earn its cost.
+- ``learning_warnings``: plain words when a classifier learned nothing.
 - ``FunctionEndCriteria`` and ``truncate_at_function_end``: stop a code completion where the function
   ends (a new top-level ``def``, ``class``, decorator, ``if __name__`` or comment).
 
@@ -15,7 +18,10 @@ import math
 import re
 
 import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import make_pipeline
 from transformers import StoppingCriteria
 
 
@@ -57,6 +63,36 @@ def compute_scores(labels, predictions, num_labels: int) -> dict:
             "f1": float(f1_score(labels, predictions, average=average, zero_division=0,
                                  labels=list(range(num_labels)) if average == "macro" else None)),
             "f1_average": average}
+
+
+def tfidf_baseline(train_texts, train_labels, texts, labels, num_labels: int) -> dict:
+    """``compute_scores`` of notebook 07's TF-IDF + logistic regression, fitted on the training texts."""
+    bag_of_words = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=1000))
+    bag_of_words.fit(list(train_texts), list(train_labels))
+    return compute_scores(list(labels), bag_of_words.predict(list(texts)), num_labels)
+
+
+NEAR_UNIFORM = 0.95  # a final training loss above this share of ln(classes) is no better than guessing
+
+
+def learning_warnings(final_train_loss: float | None, predictions, num_labels: int, names: list[str]) -> list[str]:
+    """Warnings, in plain words with what to try, when a classifier learned nothing.
+
+    Two signs: the last training loss is still near ln(number of classes), the loss of a uniform
+    guess (or above it, or not a number); or every prediction on the scored split is one class.
+    """
+    warnings, uniform = [], math.log(num_labels)
+    causes = ("Likely causes: a learning rate too high or too low for this model and data (try --learning-rate "
+              "3e-4, then 1e-4 or 1e-3), too few epochs for the size of the data (try --epochs 5), or a tokenizer "
+              "made for another language (the course encoder is Spanish; try --model with an encoder for your texts).")
+    if final_train_loss is not None and not final_train_loss < NEAR_UNIFORM * uniform:
+        warnings.append(f"The training loss ended at {final_train_loss:.3f}, no better than ln({num_labels}) = "
+                        f"{uniform:.3f}, the loss of a uniform guess: the model learned nothing. {causes}")
+    predicted = set(int(p) for p in predictions)
+    if len(predicted) == 1 and num_labels > 1:
+        warnings.append(f"Every prediction is the class {names[predicted.pop()]!r}: the model scores as the majority "
+                        f"class does and learned nothing about the texts. {causes}")
+    return warnings
 
 
 # --------------------------------------------------------------------------------------------

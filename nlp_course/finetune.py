@@ -50,7 +50,7 @@ from nlp_course.errors import (
     UnknownProfileError,
     run_command,
 )
-from nlp_course.evaluation import compute_scores
+from nlp_course.evaluation import compute_scores, learning_warnings, tfidf_baseline
 from nlp_course.files import atomic_folder, outputs_dir, write_atomically
 from nlp_course.mlm import run_mlm
 from nlp_course.profiles import Profile, get_profile
@@ -226,6 +226,9 @@ def save_results(output_dir: Path, model, tokenizer, metrics: dict) -> None:
         tokenizer.save_pretrained(tmp)
     write_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))
+    print(f"{metrics['split']} accuracy: model {metrics['accuracy']:.3f}, TF-IDF baseline {metrics['baseline_accuracy']:.3f}, "
+          f"majority class {metrics['majority_accuracy']:.3f}  |  F1: model {metrics['f1']:.3f}, "
+          f"baseline {metrics['baseline_f1']:.3f}")
 
 
 def run_finetune(args) -> dict:
@@ -253,26 +256,42 @@ def run_finetune(args) -> dict:
 
     scored = "test" if "test" in tokenized else "validation"
     prediction = trainer.predict(tokenized[scored])
+    metrics = {**score_report(splits, scored, prediction, names, trainer.state.log_history),
+               "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+               "num_parameters": sum(p.numel() for p in model.parameters()),
+               "freeze_base": bool(args.freeze_base), "model": source, "epochs": epochs}
+    for warning in metrics["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    if trainer.is_world_process_zero():
+        save_results(args.output_dir, trainer.model, tokenizer, metrics)
+    return metrics
+
+
+def score_report(splits, scored: str, prediction, names: list[str], log_history: list[dict]) -> dict:
+    """The model's scores beside the majority class's and the TF-IDF baseline's, and any warnings."""
+    predicted = np.argmax(prediction.predictions, axis=-1)
     majority = Counter(splits["train"]["label"]).most_common(1)[0][0]
+    baseline = tfidf_baseline(splits["train"]["text"], splits["train"]["label"], splits[scored]["text"],
+                              prediction.label_ids, len(names))
     eval_loss = prediction.metrics.get("test_loss")
-    metrics = {
-        **compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names)),
+    # the last logged training loss; a run shorter than logging_steps has only the mean over the run
+    train_losses = [e["loss"] for e in log_history if "loss" in e] or [e["train_loss"] for e in log_history
+                                                                      if "train_loss" in e]
+    return {
+        **compute_scores(prediction.label_ids, predicted, len(names)),
         "split": scored,
         "examples": len(prediction.label_ids),
         "majority_class": names[majority],
         "majority_accuracy": float(np.mean(np.asarray(prediction.label_ids) == majority)),
+        "baseline": "tf-idf + logistic regression",
+        "baseline_accuracy": baseline["accuracy"],
+        "baseline_f1": baseline["f1"],
         "eval_loss": eval_loss if eval_loss is not None and math.isfinite(eval_loss) else None,
-        "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "freeze_base": bool(args.freeze_base),
+        "final_train_loss": train_losses[-1] if train_losses else None,
         "labels": names,
         "f1_positive_label": names[1] if len(names) == 2 else None,
-        "model": source,
-        "epochs": epochs,
+        "warnings": learning_warnings(train_losses[-1] if train_losses else None, predicted, len(names), names),
     }
-    if trainer.is_world_process_zero():
-        save_results(args.output_dir, trainer.model, tokenizer, metrics)
-    return metrics
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,6 +120,18 @@ def test_a_label_has_the_same_id_in_every_split(tmp_path):
     assert dd["train"]["label"] == [2, 0, 1] and dd["test"]["label"] == [2, 2]
 
 
+def test_labels_with_spaces_around_them_are_one_class(tmp_path):
+    pd.DataFrame({"text": list("abcd"), "label": ["negative", "negative ", " positive", "positive"]}).to_csv(
+        tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": ["e"], "label": ["positive  "]}).to_csv(tmp_path / "test.csv", index=False)
+    dd = load_labelled(tmp_path)
+    assert dd["train"].features["label"].names == ["negative", "positive"]
+    assert dd["train"]["label"] == [0, 0, 1, 1] and dd["test"]["label"] == [1]
+    pd.DataFrame({"text": list("ab"), "label": ["pos", "  "]}).to_csv(tmp_path / "blank.csv", index=False)
+    with pytest.raises(DataSourceError, match="blank"):
+        load_labelled(tmp_path / "blank.csv")
+
+
 def test_hidden_folders_are_ignored_and_split_folders_understood(tmp_path):
     for folder, rows in (("train", ["a", "b"]), ("test", ["c"]), (".ipynb_checkpoints", ["stale"])):
         (tmp_path / folder).mkdir()

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 
 import pandas as pd
@@ -182,3 +183,43 @@ def test_unknown_profile_and_bad_numbers(capsys, tmp_path, reviews):
         from nlp_course.finetune import build_parser, run_finetune
 
         run_finetune(build_parser().parse_args(["--output-dir", str(tmp_path / "o"), "--dataset", "x", "--train-file", paths["train"]]))
+
+
+def separable(n: int = 60) -> pd.DataFrame:
+    """Reviews whose label is one word: any classifier that learns at all gets them right."""
+    rows = [(f"la película {i} fue {'excelente' if i % 2 else 'horrible'} según el público", "positive" if i % 2
+             else "negative") for i in range(n)]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def test_the_baseline_is_scikit_learns_tfidf_and_a_run_that_learns_has_no_warning(tmp_path, tiny_model):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+
+    frames = {"train": separable(60), "test": separable(20).assign(text=lambda f: f.text.str.replace("público", "jurado"))}
+    paths = write(frames, tmp_path, "csv")
+    main(["--train-file", paths["train"], "--test-file", paths["test"], "--model", str(tiny_model), "--output-dir",
+          str(tmp_path / "out"), "--profile", "toy", "--epochs", "8", "--batch-size", "8", "--max-length", "32"])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=1000))
+    labels = {"negative": 0, "positive": 1}
+    pipeline.fit(frames["train"].text, frames["train"].label.map(labels))
+    predicted = pipeline.predict(frames["test"].text)
+    truth = frames["test"].label.map(labels)
+    assert metrics["baseline_accuracy"] == accuracy_score(truth, predicted)
+    assert metrics["baseline_f1"] == f1_score(truth, predicted)
+    assert metrics["accuracy"] > metrics["majority_accuracy"] == 0.5
+    assert metrics["warnings"] == [] and metrics["final_train_loss"] < 0.95 * math.log(2)
+
+
+def test_a_run_that_learns_nothing_says_so(tmp_path, tiny_model, capsys):
+    paths = write({"train": separable(40), "test": separable(10)}, tmp_path, "csv")
+    main(["--train-file", paths["train"], "--test-file", paths["test"], "--model", str(tiny_model), "--output-dir",
+          str(tmp_path / "out"), "--profile", "toy", "--epochs", "2", "--batch-size", "8", "--max-length", "32",
+          "--learning-rate", "0.9"])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["warnings"], "an absurd learning rate must not pass in silence"
+    assert all("--learning-rate" in w and "learned nothing" in w for w in metrics["warnings"])
+    assert "WARNING: " in capsys.readouterr().err
