@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,10 +31,18 @@ from transformers import GPT2LMHeadModel, get_cosine_schedule_with_warmup, set_s
 from nlp_course.checkpoints import TRAINING_STATE, save_accelerate_checkpoint
 from nlp_course.code_corpus import filter_code, iter_filtered_code, load_code_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError
-from nlp_course.evaluation import evaluate_lm, perplexity
+from nlp_course.evaluation import evaluate_lm, perplexity, pretraining_warnings, unigram_loss
 from nlp_course.models import flops_per_token, gpt2_config, matmul_params, weight_decay_groups
 from nlp_course.packing import ConstantLengthDataset
-from nlp_course.runs import RunConfig, finish_run, initial_eval_loss, load_tokenizer, prepare_run, start_run
+from nlp_course.runs import (
+    RunConfig,
+    claim_output_dir,
+    finish_run,
+    initial_eval_loss,
+    load_tokenizer,
+    prepare_run,
+    start_run,
+)
 from nlp_course.runtime import DeviceInfo, detect_device, mfu, peak_flops
 
 
@@ -70,6 +80,7 @@ class Data:
     train_loader: torch.utils.data.DataLoader
     eval_loader: torch.utils.data.DataLoader
     eval_sequences: int
+    unigram_eval_loss: float  # token frequencies of the first training sequences, on the evaluation set
     counts: dict = field(default_factory=dict)  # this process's filter table
 
 
@@ -92,6 +103,9 @@ def build_data(config: RunConfig, tokenizer, corpora, rank: int, world_size: int
                             "lower --seq-length.")
     train_data = ConstantLengthDataset(tokenizer, train_texts, config.seq_length, infinite=True, shuffle=True,
                                        seed=config.seed)
+    sample = itertools.islice(ConstantLengthDataset(tokenizer, train_texts, config.seq_length), 2 * config.eval_sequences)
+    unigram = unigram_loss((block["input_ids"] for block in sample),
+                           torch.cat([block["input_ids"][1:] for block in eval_blocks]), len(tokenizer))
     # own generators: creating a DataLoader iterator then draws nothing from the global generator, whose
     # state (dropout) the checkpoints save: a resumed run draws exactly what the uninterrupted one drew
     return Data(
@@ -99,7 +113,7 @@ def build_data(config: RunConfig, tokenizer, corpora, rank: int, world_size: int
                                     generator=torch.Generator().manual_seed(config.seed)),
         torch.utils.data.DataLoader(eval_blocks[rank::world_size], batch_size=config.batch_size,
                                     generator=torch.Generator().manual_seed(config.seed)),
-        len(eval_blocks), counts)
+        len(eval_blocks), unigram, counts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +238,8 @@ def final_metrics(config: RunConfig, device: DeviceInfo, start: dict, done: dict
         "initial_eval_loss": start["initial_eval_loss"],
         "final_eval_loss": final_eval_loss,
         "final_perplexity": perplexity(final_eval_loss),
+        "unigram_eval_loss": data.unigram_eval_loss,
+        "warnings": pretraining_warnings(final_eval_loss, data.unigram_eval_loss, start["initial_eval_loss"]),
         "steps": done["step"],
         "resumed_from_step": start["step"],
         "train_tokens": done["step"] * done["tokens_per_step"],
@@ -250,6 +266,7 @@ def run_clm(config: RunConfig) -> dict:
     """Pretrain a GPT-2 on Python code with causal language modelling; return (and write) the metrics."""
     checkpoint = prepare_run(config)  # every check that can fail runs before anything long
     corpora = load_corpora(config)
+    claim_output_dir(config)
     device = detect_device()
     accelerator = make_accelerator(config, device)
     rank, world_size = accelerator.process_index, accelerator.num_processes
@@ -269,6 +286,9 @@ def run_clm(config: RunConfig) -> dict:
                             per_token)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        for warning in metrics["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
+
         def save_final(folder):
             accelerator.unwrap_model(model, keep_torch_compile=False).save_pretrained(folder)  # model.safetensors
             tokenizer.save_pretrained(folder)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import datasets
 
-from nlp_course.data import offline_message
+from nlp_course.data import looks_like_path, offline_message
 from nlp_course.errors import DataSourceError, HubUnavailableError
 from nlp_course.runtime import hub_available
 
@@ -51,20 +51,21 @@ def code_split(path: str, validation_every: int = 10) -> str:
     return "validation" if digest % validation_every == 0 else "train"
 
 
-def iter_python_files(include_tests: bool = False, split: str | None = None) -> Iterator[tuple[str, str]]:
-    """Yield ``(relative_path, source)`` for each ``.py`` file of the standard library, sorted.
+def iter_python_files(include_tests: bool = False, split: str | None = None,
+                      root: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(relative_path, source)`` for each ``.py`` file of the standard library (or of ``root``), sorted.
 
-    Installed third-party packages (site-packages) are never included, and files that are not
-    valid UTF-8 (a few test fixtures are, on purpose) are skipped. ``split`` (``"train"`` or
-    ``"validation"``) keeps one side of ``code_split``.
+    Installed third-party packages (site-packages) and hidden folders (``.git``, ``.venv``) are never
+    included, and files that are not valid UTF-8 (a few test fixtures are, on purpose) are skipped.
+    ``split`` (``"train"`` or ``"validation"``) keeps one side of ``code_split``.
     """
     if split not in (None, "train", "validation"):
         raise DataSourceError(f"split must be None, 'train' or 'validation', not {split!r}.")
-    root = stdlib_dir()
+    root = stdlib_dir() if root is None else Path(root)
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
         parts = set(rel.parts[:-1])
-        if parts & _SKIP_DIRS or (not include_tests and parts & _TEST_DIRS):
+        if parts & _SKIP_DIRS or (not include_tests and parts & _TEST_DIRS) or any(p.startswith(".") for p in parts):
             continue
         if split is not None and code_split(rel.as_posix()) != split:
             continue
@@ -75,18 +76,23 @@ def iter_python_files(include_tests: bool = False, split: str | None = None) -> 
         yield rel.as_posix(), text
 
 
-def python_code_corpus(max_files: int | None = None, include_tests: bool = False, split: str | None = None) -> datasets.Dataset:
-    """The standard library's Python files as a ``Dataset`` with ``path``, ``content`` and ``size``.
+def python_code_corpus(max_files: int | None = None, include_tests: bool = False, split: str | None = None,
+                       root: Path | None = None) -> datasets.Dataset:
+    """The standard library's Python files (or those under ``root``) as a ``Dataset`` with ``path``,
+    ``content`` and ``size``.
 
     Column names follow CodeParrot's datasets on the Hub, so code written for one works on the other.
     """
     rows: dict[str, list] = {"path": [], "content": [], "size": []}
-    for i, (rel, text) in enumerate(iter_python_files(include_tests, split)):
+    for i, (rel, text) in enumerate(iter_python_files(include_tests, split, root)):
         if max_files is not None and i >= max_files:
             break
         rows["path"].append(rel)
         rows["content"].append(text)
         rows["size"].append(len(text.encode("utf-8")))
+    if not rows["path"] and root is not None:
+        raise DataSourceError(f"No readable .py file {'in the ' + split + ' split ' if split else ''}under {str(root)!r} "
+                              "(files are split train/validation by a hash of their path: give a folder of several).")
     if not rows["path"]:
         raise DataSourceError(
             f"No Python source files found under {stdlib_dir()} (this interpreter, {sys.executable}, "
@@ -98,11 +104,21 @@ def python_code_corpus(max_files: int | None = None, include_tests: bool = False
 def load_code_corpus(source: str = "stdlib", split: str = "train", max_files: int | None = None):
     """Python files with ``path`` and ``content`` columns, split into train/validation by ``code_split``.
 
-    ``"stdlib"``: the running interpreter's standard library, as a ``Dataset``. A Hub id (e.g.
-    ``codeparrot/codeparrot-clean-valid``): streamed, as an ``IterableDataset``.
+    ``"stdlib"``: the running interpreter's standard library, as a ``Dataset``. A local folder: its
+    ``.py`` files (tests included), as a ``Dataset``. A Hub id (e.g. ``codeparrot/codeparrot-clean-valid``):
+    streamed, as an ``IterableDataset``.
     """
     if source == "stdlib":
         return python_code_corpus(max_files=max_files, split=split)
+    local = Path(source).expanduser()
+    if local.is_dir():
+        return python_code_corpus(max_files=max_files, include_tests=True, split=split, root=local)
+    if local.exists():
+        raise DataSourceError(f"{source!r} is a file: a code corpus is a folder of .py files (split into train and "
+                              "validation by file), 'stdlib', or a Hub id.")
+    if looks_like_path(source):
+        raise FileNotFoundError(f"No such folder: {source!r}. A code corpus is a folder of .py files, 'stdlib', "
+                                "or a Hub id.")
     if not hub_available():
         raise HubUnavailableError(offline_message(source, "code"))
     stream = datasets.load_dataset(source, split="train", streaming=True)

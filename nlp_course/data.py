@@ -58,12 +58,16 @@ COURSE_DATASETS: dict[str, CourseDataset] = {
 
 
 def offline_message(hub_id: str, what: str) -> str:
-    course = ", ".join(repr(k) for k, v in COURSE_DATASETS.items() if v.kind == what) or "'stdlib'"
+    """Why a Hub id cannot be loaded offline, and what to use instead (``what``: corpus, labelled or code)."""
+    if what == "code":
+        instead = "this interpreter's standard library ('stdlib'), or pass a local folder of .py files."
+    else:
+        course = ", ".join(repr(k) for k, v in COURSE_DATASETS.items() if v.kind == what)
+        instead = f"the course's own files ({course}), or pass a local file or folder ({', '.join(SUPPORTED_FORMATS)})."
     return (
         f"Cannot load {hub_id!r} from the Hugging Face Hub: it is not reachable from here "
         "(no network, or HF_HUB_OFFLINE=1). Offline, use the toy profile "
-        "(nlp_course.get_profile('toy') or NLP_COURSE_PROFILE=toy), which reads the course's own "
-        f"files ({course}), or pass a local file or folder ({', '.join(SUPPORTED_FORMATS)})."
+        "(nlp_course.get_profile('toy') or NLP_COURSE_PROFILE=toy), which reads " + instead
     )
 
 
@@ -162,9 +166,16 @@ def _read(builder: str, data_files: dict, where: str, **kwargs):
         loaded = datasets.load_dataset(builder, data_files=data_files, **kwargs)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as err:
         cause = err.__cause__ or err
+        if isinstance(cause, UnicodeDecodeError):
+            advice = ("The file is not UTF-8 (Excel and older Windows tools often save Latin-1 or cp1252): save it "
+                      "again as UTF-8, e.g. `iconv -f latin1 -t utf-8 old.csv > new.csv`, or in pandas "
+                      "`pd.read_csv(path, encoding='latin-1').to_csv(new_path, index=False)`.")
+        elif "corresponds to no data" in str(cause):
+            advice = "A file holds no rows (a header alone?): add rows, or leave that file out."
+        else:
+            advice = "Check that the files are well formed and that all files have the same columns."
         raise DataSourceError(
-            f"Could not read {where} as {builder}: {type(cause).__name__}: {str(cause)[:300]}. "
-            "Check that the files are well formed and that all files have the same columns."
+            f"Could not read {where} as {builder}: {type(cause).__name__}: {str(cause)[:300]}. {advice}"
         ) from err
     # `datasets` sorts splits by name; give them back in the usual train, validation, test order.
     return type(loaded)({name: loaded[name] for name in SPLIT_NAMES if name in loaded})
@@ -303,6 +314,11 @@ def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDic
     features = [ds.features["label"] for ds in dd.values()]
     if all(isinstance(f, datasets.ClassLabel) for f in features) and len({tuple(f.names) for f in features}) == 1:
         return dd
+    for split, ds in dd.items():
+        feature = ds.features["label"]
+        if not isinstance(feature, (datasets.Value, datasets.ClassLabel)):
+            raise DataSourceError(f"The labels of the {split!r} split of {source!r} are {feature}, not single values; "
+                                  "the label column must hold one string or integer per row.")
     values = set()
     for split, ds in dd.items():
         column = ds["label"]

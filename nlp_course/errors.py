@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 class CourseError(Exception):
@@ -43,10 +46,32 @@ class FinetuneError(CourseError, ValueError):
     """Bad input to fine-tuning, found before any training starts."""
 
 
+# argparse takes "-1e-3" for an option (its own pattern knows only "-1" and "-.5"): such a value is
+# glued to the option before it (--learning-rate=-1e-3), to be parsed, then refused with a reason
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+def _glue_negative_values(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_NUMBER.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def output_dir_option(value: str) -> Path:
+    """``type=`` for ``--output-dir``: an empty value would mean the working directory."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must name a folder (an empty value would write into the working directory)")
+    return Path(value).expanduser()
+
+
 def run_command(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], object],
                 argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and ``run`` the options; a course error ends as one ``error:`` line and exit code 2."""
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else argv))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         run(args)

@@ -2,6 +2,8 @@
 
 - ``perplexity(loss)``: exp of a mean loss per token, infinite rather than an ``OverflowError``.
 - ``evaluate_lm``: a causal LM's mean loss per predicted token over a dataloader, on every process.
+- ``unigram_loss`` and ``pretraining_warnings``: the loss of a model that knows only how often each
+  token occurs, the bar a pretrained language model must clear to have learned any context.
 - ``compute_scores``: accuracy and F1 (binary for two labels, else macro), with scikit-learn.
 - ``tfidf_baseline``: notebook 07's bag of words (TF-IDF of words and word pairs, logistic
   regression), the score a transformer must beat to earn its cost.
@@ -54,6 +56,37 @@ def evaluate_lm(model, dataloader, accelerator) -> tuple[float, float]:
         raise ValueError("The evaluation set is empty: nothing to evaluate.")
     loss = (total[0] / total[1]).item()
     return loss, perplexity(loss)
+
+
+def unigram_loss(train_ids, targets, vocab_size: int, max_train_tokens: int = 5_000_000) -> float:
+    """Mean cross-entropy (nats) on ``targets`` of token frequencies counted on ``train_ids``, add-one smoothed.
+
+    ``train_ids``: sequences of ids (the first ``max_train_tokens`` are counted); ``targets``: the ids
+    the model is scored on (an MLM's masked labels, a causal LM's next tokens).
+    """
+    counts = torch.ones(vocab_size, dtype=torch.float64)  # add-one: an unseen token is possible, not certain
+    seen = 0
+    for ids in train_ids:
+        ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+        counts += torch.bincount(ids, minlength=vocab_size)[:vocab_size].double()
+        seen += ids.numel()
+        if seen >= max_train_tokens:
+            break
+    targets = torch.as_tensor(targets, dtype=torch.long).flatten()
+    if targets.numel() == 0:
+        raise ValueError("unigram_loss() needs at least one target token.")
+    return float(-(counts / counts.sum()).log()[targets].mean())
+
+
+def pretraining_warnings(final_eval_loss: float, unigram: float, initial_eval_loss: float | None) -> list[str]:
+    """Plain words when a pretrained model's eval loss did not get below the unigram baseline."""
+    if final_eval_loss < unigram:
+        return []
+    start = f" (it started at {initial_eval_loss:.3f})" if initial_eval_loss is not None else ""
+    return [f"The eval loss ended at {final_eval_loss:.3f}{start}, not below {unigram:.3f}, the loss of a unigram "
+            "model that only knows how often each token occurs: the model has learned token frequencies, not yet "
+            "context. Train longer (--max-steps), on more text, or with a tuned --learning-rate; at toy scale this "
+            "is expected."]
 
 
 def compute_scores(labels, predictions, num_labels: int) -> dict:

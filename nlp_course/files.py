@@ -6,6 +6,9 @@
 - ``atomic_folder(path)``: fill a temporary folder beside ``path``, then put it in place in one step.
   ``staging_folder`` and ``commit_folder`` are its two halves, for work several processes share (an
   ``accelerator.save_state`` checkpoint: every process writes, one process commits).
+- ``check_writable(folder)``: before any long work, whether the folder can be created and written.
+- ``lock_folder(folder)``: one run at a time in an output folder; a second one is refused at once.
+- ``interrupts_deferred()``: Ctrl-C (and SIGTERM) wait until a group of renames is done.
 
 A run killed at any moment (a Colab session that dies, Ctrl-C) leaves the previous version or the new
 one, plus at most a hidden ``.NAME.tmp`` that the next write of the same path clears away.
@@ -15,13 +18,17 @@ Taught in: 04_pretraining_roberta (why checkpoints must be whole), used by every
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nlp_course.errors import DataSourceError
+from nlp_course.errors import CourseError, DataSourceError
 
 DATA_ENV_VAR = "NLP_COURSE_DATA"
 OUTPUTS_ENV_VAR = "NLP_COURSE_OUTPUTS"
@@ -106,3 +113,66 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     commit_folder(tmp, path)
+
+
+def check_writable(folder: Path, option: str = "--output-dir") -> None:
+    """Raise ``CourseError`` unless ``folder`` can be created (if missing) and written to.
+
+    Tried for real, with a temporary folder made and removed in the nearest existing parent, since
+    permission bits say nothing for root or for a read-only file system. Nothing is left behind.
+    """
+    folder = Path(folder)
+    target = folder if folder.is_dir() else next((p for p in folder.parents if p.exists()), Path.cwd())
+    if folder.exists() and not folder.is_dir():
+        raise CourseError(f"{option} {str(folder)!r} is a file; give a folder.")
+    if not target.is_dir():
+        raise CourseError(f"{option} {str(folder)!r} cannot be created: {str(target)!r} is a file, not a folder.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=target))
+    except OSError as err:
+        raise CourseError(f"{option} {str(folder)!r} cannot be written ({err.strerror} in {str(target)!r}); "
+                          "choose a folder you can write to.") from err
+
+
+_LOCKS: dict[str, int] = {}  # folder -> open descriptor holding the lock, for the life of the process
+
+
+def lock_folder(folder: Path, option: str = "--output-dir") -> None:
+    """Hold an exclusive lock on ``folder/.lock`` until this process ends; refuse if another run holds it.
+
+    Under torchrun only the first process (``RANK`` 0) takes it: the others belong to the same run.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    folder = Path(folder)
+    key = str(folder.resolve())
+    if key in _LOCKS:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise CourseError(f"Another run is writing to {option} {str(folder)!r} right now; wait for it to end, "
+                          "or choose another folder.") from None
+    _LOCKS[key] = descriptor
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then act on them: renames that belong
+    together happen together. Only the main thread can do this; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, frame: received.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in received[:1]:
+            signal.raise_signal(sig)

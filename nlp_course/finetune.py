@@ -43,15 +43,24 @@ from transformers import (
 
 from nlp_course.data import load_labelled, load_labelled_files, looks_like_path
 from nlp_course.errors import (
+    CourseError,
     DataSourceError,
     FinetuneError,
     HubUnavailableError,
     PretrainError,
     UnknownProfileError,
+    output_dir_option,
     run_command,
 )
 from nlp_course.evaluation import compute_scores, learning_warnings, tfidf_baseline
-from nlp_course.files import atomic_folder, outputs_dir, write_atomically
+from nlp_course.files import (
+    atomic_folder,
+    check_writable,
+    interrupts_deferred,
+    lock_folder,
+    outputs_dir,
+    write_atomically,
+)
 from nlp_course.mlm import run_mlm
 from nlp_course.profiles import Profile, get_profile
 from nlp_course.runs import make_run_config
@@ -130,11 +139,10 @@ def check_options(args) -> Profile:
             raise FinetuneError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
     if args.learning_rate is not None and not 0 < args.learning_rate < 1:
         raise FinetuneError(f"--learning-rate must be between 0 and 1, got {args.learning_rate}.")
-    if args.output_dir.exists() and not args.output_dir.is_dir():
-        raise FinetuneError(f"--output-dir {str(args.output_dir)!r} is a file; give a folder.")
     try:
+        check_writable(args.output_dir)
         return get_profile(args.profile)
-    except UnknownProfileError as err:
+    except (UnknownProfileError, CourseError) as err:
         raise FinetuneError(str(err)) from err
 
 
@@ -182,8 +190,9 @@ def load_model(source: str, names: list[str], args):
             source, num_labels=len(names), id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)}, use_safetensors=True,
         )
-    except OSError as err:
-        raise FinetuneError(f"--model {source!r} could not be loaded: {err}") from err
+    except Exception as err:  # a truncated or bogus file raises whatever its reader raises
+        raise FinetuneError(f"--model {source!r} could not be loaded ({type(err).__name__}: {str(err)[:300]}). "
+                            "Give a folder saved with save_pretrained (or a Hub id), whole.") from err
     if len(tokenizer) > model.config.vocab_size:
         raise FinetuneError(f"The tokenizer ({len(tokenizer)} tokens) does not fit the model ({model.config.vocab_size}).")
     positions = getattr(model.config, "max_position_embeddings", None)
@@ -221,10 +230,12 @@ def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int) 
 
 def save_results(output_dir: Path, model, tokenizer, metrics: dict) -> None:
     """The model folder and ``metrics.json``, each written whole (the model first, the metrics last)."""
-    with atomic_folder(output_dir / "model") as tmp:
-        model.save_pretrained(tmp)  # safetensors weights and config, no pickled training arguments
-        tokenizer.save_pretrained(tmp)
-    write_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2))
+    with interrupts_deferred():  # a Ctrl-C here waits: a new model/ always comes with its metrics.json
+        (output_dir / "metrics.json").unlink(missing_ok=True)  # an old one never describes a new model
+        with atomic_folder(output_dir / "model") as tmp:
+            model.save_pretrained(tmp)  # safetensors weights and config, no pickled training arguments
+            tokenizer.save_pretrained(tmp)
+        write_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))
     print(f"{metrics['split']} accuracy: model {metrics['accuracy']:.3f}, TF-IDF baseline {metrics['baseline_accuracy']:.3f}, "
           f"majority class {metrics['majority_accuracy']:.3f}  |  F1: model {metrics['f1']:.3f}, "
@@ -238,6 +249,10 @@ def run_finetune(args) -> dict:
     names = splits["train"].features["label"].names
     source = model_source(args, profile)
     tokenizer, model, model_limit = load_model(source, names, args)
+    try:
+        lock_folder(args.output_dir)  # a second run into the same folder stops here, having written nothing
+    except CourseError as err:
+        raise FinetuneError(str(err)) from err
     epochs = args.epochs if args.epochs is not None else (10 if profile.name == "toy" else 3)
     max_length = args.max_length or model_limit
     tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
@@ -297,7 +312,7 @@ def score_report(splits, scored: str, prediction, names: list[str], log_history:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nlp_course.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", type=Path, required=True, help="model, tokenizer and metrics.json go here")
+    parser.add_argument("--output-dir", type=output_dir_option, required=True, help="model, tokenizer and metrics.json go here")
     parser.add_argument("--train-file", help="csv, json/jsonl or parquet")
     parser.add_argument("--validation-file")
     parser.add_argument("--test-file")

@@ -14,6 +14,7 @@ Taught in: 04_pretraining_roberta.
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import torch
@@ -22,11 +23,19 @@ from transformers.integrations import TensorBoardCallback
 
 from nlp_course.data import load_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError
-from nlp_course.evaluation import perplexity
+from nlp_course.evaluation import perplexity, pretraining_warnings, unigram_loss
 from nlp_course.models import roberta_config
 from nlp_course.objectives import MaskingEpochCallback, SeededMLMCollator, mask_once
 from nlp_course.packing import prepare_blocks
-from nlp_course.runs import RunConfig, finish_run, initial_eval_loss, load_tokenizer, prepare_run, start_run
+from nlp_course.runs import (
+    RunConfig,
+    claim_output_dir,
+    finish_run,
+    initial_eval_loss,
+    load_tokenizer,
+    prepare_run,
+    start_run,
+)
 from nlp_course.runtime import DeviceInfo, detect_device
 
 
@@ -94,6 +103,13 @@ def build_data(config: RunConfig, tokenizer, corpus, training_args: TrainingArgu
     return train_blocks, mask_once(eval_blocks, tokenizer, config.seed)
 
 
+def unigram_baseline(tokenizer, train_blocks, eval_blocks) -> float:
+    """The eval loss of token frequencies counted on the training blocks, on the masked evaluation tokens."""
+    train_ids = (row for batch in train_blocks.iter(batch_size=1_000) for row in batch["input_ids"])
+    targets = [t for labels in eval_blocks["labels"] for t in labels if t != -100]
+    return unigram_loss(train_ids, targets, len(tokenizer))
+
+
 def final_metrics(config: RunConfig, trainer: Trainer, device: DeviceInfo, start: dict, wall_seconds: float) -> dict:
     """``metrics.json``: losses, steps, tokens and the training throughput (evaluations left out)."""
     start_step, tokens_at_start = start.get("global_step", 0), start.get("num_input_tokens_seen", 0)
@@ -107,6 +123,8 @@ def final_metrics(config: RunConfig, trainer: Trainer, device: DeviceInfo, start
         "initial_eval_loss": start["initial_eval_loss"],
         "final_eval_loss": final_eval_loss,
         "final_perplexity": perplexity(final_eval_loss),
+        "unigram_eval_loss": start["unigram_eval_loss"],
+        "warnings": pretraining_warnings(final_eval_loss, start["unigram_eval_loss"], start["initial_eval_loss"]),
         "steps": steps,
         "resumed_from_step": start_step,
         "train_tokens": train_tokens,
@@ -125,6 +143,7 @@ def run_mlm(config: RunConfig) -> dict:
     """Pretrain a RoBERTa with masked language modelling; return (and write) the metrics."""
     checkpoint = prepare_run(config)
     corpus = load_documents(config)
+    claim_output_dir(config)
     device = detect_device()
     training_args = training_arguments(config, device)
     with training_args.main_process_first(desc="the tokenizer"):  # trained (and saved) once, then loaded
@@ -147,10 +166,13 @@ def run_mlm(config: RunConfig) -> dict:
     else:
         start = {**json.loads((checkpoint / "trainer_state.json").read_text()),
                  "initial_eval_loss": initial_eval_loss(config.output_dir)}
+    start["unigram_eval_loss"] = unigram_baseline(tokenizer, train_blocks, eval_blocks)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = final_metrics(config, trainer, device, start, time.perf_counter() - started)
     if trainer.is_world_process_zero():
+        for warning in metrics["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
         finish_run(config.output_dir, lambda folder: trainer.save_model(str(folder)), metrics)  # weights, config, tokenizer
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from nlp_course.clm import run_clm
-from nlp_course.errors import run_command
+from nlp_course.errors import output_dir_option, run_command
 from nlp_course.mlm import run_mlm
 from nlp_course.runs import make_run_config
 
@@ -43,7 +42,7 @@ RUNS = {"mlm": run_mlm, "clm": run_clm}
 
 def _add_run_options(sub, tokenizer_help: str) -> None:
     """The options both objectives share: where the run goes, how long, resuming, the tokenizer."""
-    sub.add_argument("--output-dir", type=Path, required=True, help="checkpoints, logs, final model, metrics.json")
+    sub.add_argument("--output-dir", type=output_dir_option, required=True, help="checkpoints, logs, final model, metrics.json")
     sub.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
     sub.add_argument("--max-steps", type=int, help="optimizer steps (default: the profile's)")
     sub.add_argument("--save-steps", type=int, help="steps between checkpoints (default: the eval steps)")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from nlp_course.checkpoints import check_checkpoint, checkpoints_in, layout_of
-from nlp_course.errors import PretrainError, UnknownProfileError
-from nlp_course.files import atomic_folder, write_atomically
+from nlp_course.checkpoints import LAYOUTS, check_checkpoint, checkpoints_in, layout_of
+from nlp_course.errors import CourseError, PretrainError, UnknownProfileError
+from nlp_course.files import atomic_folder, check_writable, interrupts_deferred, lock_folder, write_atomically
 from nlp_course.profiles import Profile, get_profile
 from nlp_course.tokenization import course_tokenizer
 
@@ -183,6 +183,11 @@ def resolve_resume(config: RunConfig) -> Path | None:
                             f"run: resume it with `python -m nlp_course.pretrain {written_by}`, or start a new run "
                             "in another --output-dir.")
     check_checkpoint(checkpoint, config.objective)
+    state = json.loads((checkpoint / LAYOUTS[config.objective]["state"]).read_text(encoding="utf-8"))
+    step = state.get("global_step", state.get("step", 0))
+    if config.max_steps < step:
+        raise PretrainError(f"--max-steps {config.max_steps} is below the step of {checkpoint.name} ({step}): a resumed "
+                            f"run cannot train backwards. Give --max-steps {step} or more, or use that checkpoint as it is.")
     return checkpoint
 
 
@@ -203,6 +208,10 @@ def check_same_run(config: RunConfig) -> None:
 def prepare_run(config: RunConfig) -> Path | None:
     """The checks every objective runs before anything long; return the checkpoint to resume from."""
     checkpoint = resolve_resume(config)
+    try:
+        check_writable(config.output_dir)
+    except CourseError as err:
+        raise PretrainError(str(err)) from err
     if checkpoint is not None:
         check_same_run(config)
     if config.tokenizer and not (Path(config.tokenizer) / "tokenizer.json").is_file():
@@ -213,14 +222,23 @@ def prepare_run(config: RunConfig) -> Path | None:
 # --------------------------------------------------------------------------------------------
 # Before and after training
 # --------------------------------------------------------------------------------------------
+def claim_output_dir(config: RunConfig) -> None:
+    """One run at a time in ``--output-dir``: a second one started beside it stops here, having written nothing."""
+    try:
+        lock_folder(config.output_dir)
+    except CourseError as err:
+        raise PretrainError(str(err)) from err
+
+
 def load_tokenizer(config: RunConfig, verbose: bool = True):
     """The ``--tokenizer`` folder, or the course tokenizer of the objective (trained and saved if needed)."""
-    try:
-        if config.tokenizer:
-            return AutoTokenizer.from_pretrained(config.tokenizer)
+    if not config.tokenizer:
         return course_tokenizer(COURSE_TOKENIZER[config.objective], config.profile, verbose=verbose)
-    except OSError as err:
-        raise PretrainError(f"--tokenizer {config.tokenizer!r} could not be loaded: {err}") from err
+    try:
+        return AutoTokenizer.from_pretrained(config.tokenizer)
+    except Exception as err:  # a corrupt tokenizer.json raises whatever its parser raises
+        raise PretrainError(f"--tokenizer {config.tokenizer!r} could not be loaded ({type(err).__name__}: "
+                            f"{str(err)[:200]}); save it again with save_pretrained, or leave --tokenizer out.") from err
 
 
 def start_run(config: RunConfig, initial_eval_loss: float) -> None:
@@ -238,7 +256,9 @@ def initial_eval_loss(output_dir: Path) -> float | None:
 
 def finish_run(output_dir: Path, save_final: Callable[[Path], None], metrics: dict, shown: dict | None = None) -> None:
     """``save_final(folder)`` into ``final/`` as one step, then ``metrics.json`` last; print ``shown``."""
-    with atomic_folder(Path(output_dir) / "final") as tmp:
-        save_final(tmp)
-    write_atomically(Path(output_dir) / "metrics.json", json.dumps(metrics, indent=2))  # written last
+    with interrupts_deferred():  # a Ctrl-C here waits: a new final/ always comes with its metrics.json
+        (Path(output_dir) / "metrics.json").unlink(missing_ok=True)  # an old one never describes a new model
+        with atomic_folder(Path(output_dir) / "final") as tmp:
+            save_final(tmp)
+        write_atomically(Path(output_dir) / "metrics.json", json.dumps(metrics, indent=2))  # written last
     print(json.dumps(metrics if shown is None else shown, indent=2))

@@ -167,6 +167,12 @@ def train_tokenizer(
     """
     if isinstance(texts, (str, bytes)):
         raise TokenizerTrainingError("texts must be an iterable of strings (e.g. a list), not a single string.")
+    if not isinstance(texts, Iterable):
+        raise TokenizerTrainingError(f"texts must be an iterable of strings (e.g. a list), not {type(texts).__name__}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise TokenizerTrainingError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if model_max_length is not None and (not isinstance(model_max_length, int) or model_max_length < 1):
+        raise TokenizerTrainingError(f"model_max_length must be a positive integer or None, got {model_max_length!r}.")
     if kind not in KINDS:
         raise TokenizerTrainingError(f"Unknown kind {kind!r}; choose one of {KINDS}.")
     family = family or DEFAULT_FAMILY[kind]

@@ -39,3 +39,40 @@ def kill_once_written(command: list[str], env: dict, marker, timeout: float = 30
     time.sleep(grace)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+def fake_checkpoint(path, optimizer_bytes=None, rng=True):
+    """A small complete mlm (Trainer) checkpoint at step 10, or one without its random states."""
+    import torch
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True)
+    save_file({"w": torch.zeros(2)}, str(path / "model.safetensors"))
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": 10}))
+    torch.save({"state": {}}, path / "scheduler.pt")
+    if optimizer_bytes is None:
+        torch.save({"state": {}, "param_groups": []}, path / "optimizer.pt")
+    else:
+        (path / "optimizer.pt").write_bytes(optimizer_bytes)
+    if rng:
+        torch.save({"python": 1}, path / "rng_state.pth")
+
+
+def fake_clm_checkpoint(path, rng=True):
+    """A small complete clm (accelerate save_state) checkpoint at step 10, or one without its random states."""
+    import torch
+    from accelerate.utils import save
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True)
+    save_file({"w": torch.zeros(2)}, str(path / "model.safetensors"))
+    (path / "training_state.json").write_text(json.dumps({"step": 10, "evaluations": []}))
+    torch.save({"state": {}, "param_groups": []}, path / "optimizer.bin")
+    torch.save({"last_epoch": 10}, path / "scheduler.bin")
+    if rng:
+        import random
+
+        import numpy as np
+
+        save({"random_state": random.getstate(), "numpy_random_seed": np.random.get_state(),
+              "torch_manual_seed": torch.get_rng_state()}, path / "random_states_0.pkl")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import datasets
 import pytest
 import torch
-from helpers import kill_once_written
+from helpers import fake_clm_checkpoint, kill_once_written
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList
 
 from nlp_course import evaluation, models, runtime
@@ -374,24 +374,6 @@ def test_resume_without_checkpoint_and_checkpoints_without_resume(capsys, tmp_pa
     assert "Nothing to resume" in run_main_expecting_error(capsys, "--output-dir", str(tmp_path), "--resume")
     (tmp_path / "checkpoint-10").mkdir()
     assert "pass --resume" in run_main_expecting_error(capsys, "--output-dir", str(tmp_path))
-
-
-def fake_clm_checkpoint(path, rng=True):
-    from accelerate.utils import save
-    from safetensors.torch import save_file
-
-    path.mkdir(parents=True)
-    save_file({"w": torch.zeros(2)}, str(path / "model.safetensors"))
-    (path / "training_state.json").write_text(json.dumps({"step": 10, "evaluations": []}))
-    torch.save({"state": {}, "param_groups": []}, path / "optimizer.bin")
-    torch.save({"last_epoch": 10}, path / "scheduler.bin")
-    if rng:
-        import random
-
-        import numpy as np
-
-        save({"random_state": random.getstate(), "numpy_random_seed": np.random.get_state(),
-              "torch_manual_seed": torch.get_rng_state()}, path / "random_states_0.pkl")
 
 
 def test_incomplete_and_corrupt_checkpoints_are_named(capsys, tmp_path):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from helpers import kill_once_written, notebook_function
+from helpers import fake_checkpoint, kill_once_written, notebook_function
 from transformers import DataCollatorForLanguageModeling
 
 from nlp_course.checkpoints import check_checkpoint
@@ -259,21 +259,6 @@ def test_unknown_profile_and_corpus(capsys, tmp_path, offline):
     assert "No such file" in run_main_expecting_error(capsys, "--output-dir", str(tmp_path), "--corpus", "/no/such/corpus.txt")
     assert "Hugging Face Hub" in run_main_expecting_error(capsys, "--output-dir", str(tmp_path), "--corpus", "someone/corpus")
     assert not any(tmp_path.iterdir()), "nothing written"
-
-
-def fake_checkpoint(path, optimizer_bytes=None, rng=True):
-    from safetensors.torch import save_file
-
-    path.mkdir(parents=True)
-    save_file({"w": torch.zeros(2)}, str(path / "model.safetensors"))
-    (path / "trainer_state.json").write_text(json.dumps({"global_step": 10}))
-    torch.save({"state": {}}, path / "scheduler.pt")
-    if optimizer_bytes is None:
-        torch.save({"state": {}, "param_groups": []}, path / "optimizer.pt")
-    else:
-        (path / "optimizer.pt").write_bytes(optimizer_bytes)
-    if rng:
-        torch.save({"python": 1}, path / "rng_state.pth")
 
 
 def test_checkpoint_without_random_states_or_with_a_truncated_optimizer(tmp_path):
