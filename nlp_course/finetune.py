@@ -65,6 +65,7 @@ from nlp_course.mlm import run_mlm
 from nlp_course.profiles import Profile, get_profile
 from nlp_course.runs import make_run_config
 from nlp_course.runtime import DeviceInfo, detect_device, hub_available
+from nlp_course.tokenization import save_tokenizer, tokenizer_fit, train_tokenizer
 
 
 def course_encoder(profile: Profile, verbose: bool = True) -> Path:
@@ -133,6 +134,9 @@ def load_splits(args):
 
 def check_options(args) -> Profile:
     """The numbers, the output folder and the profile, checked before anything is loaded."""
+    if args.tokenizer == "train" and args.model:
+        raise FinetuneError("--tokenizer train builds its own encoder for the new tokenizer: leave --model out "
+                            "(a pretrained model only works with the tokenizer it was trained with).")
     for name in ("epochs", "batch_size", "max_length"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -143,6 +147,13 @@ def check_options(args) -> Profile:
         check_writable(args.output_dir)
         return get_profile(args.profile)
     except (UnknownProfileError, CourseError) as err:
+        raise FinetuneError(str(err)) from err
+
+
+def claim(output_dir: Path) -> None:
+    try:
+        lock_folder(output_dir)
+    except CourseError as err:
         raise FinetuneError(str(err)) from err
 
 
@@ -167,8 +178,35 @@ def check_model_option(model: str | None) -> None:
                             "or leave --model out to use the course's own encoder.")
 
 
-def model_source(args, profile: Profile) -> str:
-    """What to load: the ``--model`` folder or Hub id, or the course encoder (pretrained now if needed)."""
+def encoder_for_texts(texts: list[str], profile: Profile, folder: Path) -> Path:
+    """An encoder for these texts: a tokenizer trained on them, and notebook 04's recipe pretrained on them.
+
+    Saved in ``folder`` (``tokenizer/``, ``corpus.txt``, the pretraining run in ``run/``) and reused
+    when a whole one is already there.
+    """
+    final = folder / "run" / "final"
+    if (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file():
+        print(f"Using the encoder already trained on these texts in {final}")
+        return final
+    print(f"Training a tokenizer on the {len(texts):,} training texts, then pretraining an encoder on them "
+          f"({profile.name} profile)...")
+    save_tokenizer(train_tokenizer(texts, "bpe", profile.vocab_size, family="roberta"), folder / "tokenizer")
+    # one text a document (a blank line between documents): the corpus format of load_corpus
+    write_atomically(folder / "corpus.txt", "\n\n".join(" ".join(t.split()) for t in texts if t.split()) + "\n")
+    shutil.rmtree(folder / "run", ignore_errors=True)  # an earlier attempt that did not finish
+    try:
+        run_mlm(make_run_config("mlm", folder / "run", profile, corpus=str(folder / "corpus.txt"),
+                                tokenizer=str(folder / "tokenizer")))
+    except PretrainError as err:
+        raise FinetuneError(f"The encoder could not be pretrained on the training texts: {err}") from err
+    return final
+
+
+def model_source(args, profile: Profile, texts: list[str]) -> str:
+    """What to load: the ``--model`` folder or Hub id, an encoder trained on ``texts`` (``--tokenizer
+    train``), or the course encoder (pretrained now if needed)."""
+    if args.tokenizer == "train":
+        return str(encoder_for_texts(texts, profile, args.output_dir / "encoder"))
     if args.model:
         local = Path(args.model).expanduser()
         return str(local) if local.exists() else args.model
@@ -205,7 +243,11 @@ def load_model(source: str, names: list[str], args):
     return tokenizer, model, model_limit
 
 
-def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int) -> TrainingArguments:
+BEST_EPOCH_MIN_ROWS = 200  # below this, choosing an epoch on the validation split is choosing noise
+
+
+def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int, keep_best: bool) -> TrainingArguments:
+    """Notebook 07's arguments; with ``keep_best``, the epoch with the best validation accuracy is kept."""
     batch_size = args.batch_size if args.batch_size is not None else profile.batch_size
     # a tiny toy encoder needs a large rate; a BERT-sized one the usual 2e-5 (a head alone: 1e-3)
     default_rate = 1e-3 if args.freeze_base else 2e-3 if profile.name == "toy" else 2e-5
@@ -218,7 +260,11 @@ def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int) 
         weight_decay=0.01,
         warmup_steps=0.1,
         eval_strategy="epoch",
-        save_strategy="no",  # the final model is saved once, below
+        # checkpoints only to go back to the best epoch (safetensors weights); the final model is saved below
+        save_strategy="epoch" if keep_best else "no",
+        save_total_limit=1 if keep_best else None,
+        load_best_model_at_end=keep_best,
+        metric_for_best_model="accuracy",
         logging_steps=10,
         report_to=[],
         fp16=device.precision == "fp16",
@@ -247,12 +293,16 @@ def run_finetune(args) -> dict:
     check_model_option(args.model)
     splits = load_splits(args)  # data problems are reported before any model is loaded or trained
     names = splits["train"].features["label"].names
-    source = model_source(args, profile)
+    if args.tokenizer == "train":
+        claim(args.output_dir)  # before the encoder is trained into it
+    source = model_source(args, profile, splits["train"]["text"])
     tokenizer, model, model_limit = load_model(source, names, args)
-    try:
-        lock_folder(args.output_dir)  # a second run into the same folder stops here, having written nothing
-    except CourseError as err:
-        raise FinetuneError(str(err)) from err
+    claim(args.output_dir)  # a second run into the same folder stops here, having written nothing
+    fit, fit_warning = tokenizer_fit(tokenizer, splits["train"]["text"])
+    print(f"Tokenizer on {min(200, splits['train'].num_rows)} training texts: {fit['fertility']:.2f} tokens per word, "
+          f"{fit['continued_words']:.0%} of words cut, {fit['unknown_rate']:.1%} unknown")
+    if fit_warning:
+        print(f"WARNING: {fit_warning}", file=sys.stderr)
     epochs = args.epochs if args.epochs is not None else (10 if profile.name == "toy" else 3)
     max_length = args.max_length or model_limit
     tokenized = splits.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
@@ -261,20 +311,29 @@ def run_finetune(args) -> dict:
     def metrics_of(prediction):
         return compute_scores(prediction.label_ids, np.argmax(prediction.predictions, axis=-1), len(names))
 
-    trainer = Trainer(model=model, args=training_arguments(args, profile, detect_device(), epochs),
+    keep_best = splits["validation"].num_rows >= BEST_EPOCH_MIN_ROWS
+    trainer = Trainer(model=model, args=training_arguments(args, profile, detect_device(), epochs, keep_best),
                       train_dataset=tokenized["train"], eval_dataset=tokenized["validation"], processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), compute_metrics=metrics_of)
     try:
         trainer.train()
     finally:
-        shutil.rmtree(args.output_dir / "checkpoints", ignore_errors=True)  # save_strategy="no": only logs there
+        shutil.rmtree(args.output_dir / "checkpoints", ignore_errors=True)  # the best epoch is in memory now
+    history = [{"epoch": round(e["epoch"]), "validation_accuracy": e["eval_accuracy"], "validation_loss": e["eval_loss"]}
+               for e in trainer.state.log_history if "eval_accuracy" in e]
+    best = max(history, key=lambda e: e["validation_accuracy"]) if keep_best and history else history[-1]
+    print(f"Kept the model of epoch {best['epoch']} of {epochs} (validation accuracy {best['validation_accuracy']:.3f})"
+          + ("" if keep_best else f": the last one, since {splits['validation'].num_rows} validation rows are too few "
+             f"(< {BEST_EPOCH_MIN_ROWS}) to choose an epoch"))
 
     scored = "test" if "test" in tokenized else "validation"
     prediction = trainer.predict(tokenized[scored])
     metrics = {**score_report(splits, scored, prediction, names, trainer.state.log_history),
                "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "num_parameters": sum(p.numel() for p in model.parameters()),
-               "freeze_base": bool(args.freeze_base), "model": source, "epochs": epochs}
+               "freeze_base": bool(args.freeze_base), "model": source, "epochs": epochs,
+               "kept_epoch": best["epoch"], "epoch_history": history, "tokenizer_fertility": fit["fertility"]}
+    metrics["warnings"] = [fit_warning, *metrics["warnings"]] if fit_warning else metrics["warnings"]
     for warning in metrics["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     if trainer.is_world_process_zero():
@@ -322,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--model", help="a folder saved with save_pretrained or a Hub id (default: the course encoder)")
     parser.add_argument("--freeze-base", action="store_true", help="train only the classification head")
+    parser.add_argument("--tokenizer", choices=("model", "train"), default="model",
+                        help="model: the model's own (default); train: train one on the training split and pretrain "
+                             "the encoder with it first (no --model; a few minutes in the toy profile)")
     parser.add_argument("--profile", help="toy, colab or full (default: $NLP_COURSE_PROFILE, else detected)")
     parser.add_argument("--epochs", type=int, help="default: 10 in the toy profile, 3 otherwise")
     parser.add_argument("--batch-size", type=int, help="default: the profile's")

@@ -16,9 +16,10 @@ import time
 import pandas as pd
 import pytest
 from helpers import fake_checkpoint, fake_clm_checkpoint
+from transformers import RobertaConfig, RobertaForMaskedLM
 
 from nlp_course.errors import TokenizerTrainingError
-from nlp_course.tokenization import train_tokenizer
+from nlp_course.tokenization import course_tokenizer, train_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "NLP_COURSE_PROFILE": "toy", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -114,7 +115,8 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, reviews):
 
 
 # ---------------------------------------------------------------- finetune
-def test_bad_labels_files_and_models(tmp_path, reviews):
+def test_bad_labels_files_and_models(tmp_path, reviews, monkeypatch):
+    monkeypatch.setenv("NLP_COURSE_OUTPUTS", str(tmp_path / "outputs"))
     out = ["--output-dir", str(tmp_path / "out")]
     (tmp_path / "dicts.jsonl").write_text('{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": {"x": 2}}\n')
     assert "not single values" in early_error("finetune", "--train-file", str(tmp_path / "dicts.jsonl"), *out)
@@ -129,6 +131,15 @@ def test_bad_labels_files_and_models(tmp_path, reviews):
         (bogus / name).write_text("{ not json")
     (bogus / "model.safetensors").write_bytes(b"\x00" * 64)
     assert "could not be loaded" in early_error("finetune", "--train-file", str(reviews), "--model", str(bogus), *out)
+    truncated = tmp_path / "truncated"
+    tokenizer = course_tokenizer("es", "toy", verbose=False)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=32, max_position_embeddings=66, pad_token_id=tokenizer.pad_token_id)
+    RobertaForMaskedLM(config).save_pretrained(truncated)
+    tokenizer.save_pretrained(truncated)
+    weights = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # a download cut short
+    assert "could not be loaded" in early_error("finetune", "--train-file", str(reviews), "--model", str(truncated), *out)
     assert not (tmp_path / "out").exists(), "nothing written"
 
 

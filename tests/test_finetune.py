@@ -223,3 +223,45 @@ def test_a_run_that_learns_nothing_says_so(tmp_path, tiny_model, capsys):
     assert metrics["warnings"], "an absurd learning rate must not pass in silence"
     assert all("--learning-rate" in w and "learned nothing" in w for w in metrics["warnings"])
     assert "WARNING: " in capsys.readouterr().err
+
+
+def test_tokenizer_fit_fires_for_english_on_the_spanish_tokenizer():
+    from nlp_course.tokenization import tokenizer_fit
+
+    spanish_tokenizer = course_tokenizer("es", "toy", verbose=False)
+    english = pd.read_csv(os.path.join(ROOT, "data", "reviews_en", "train.csv")).text.tolist()
+    spanish = pd.read_csv(os.path.join(ROOT, "data", "reviews_es", "train.csv")).text.tolist()
+    report, warning = tokenizer_fit(spanish_tokenizer, english)
+    assert warning is not None and "does not fit" in warning and "--tokenizer train" in warning
+    assert report["fertility"] > 2.5
+    report, warning = tokenizer_fit(spanish_tokenizer, spanish)
+    assert warning is None and report["fertility"] < 2.5
+
+
+def test_tokenizer_train_builds_an_encoder_that_fits_the_texts(tmp_path, reviews, capsys):
+    paths = write(reviews, tmp_path, "csv")
+    main(["--train-file", paths["train"], "--test-file", paths["test"], "--tokenizer", "train", "--output-dir",
+          str(tmp_path / "out"), "--profile", "toy", "--epochs", "1", "--batch-size", "8", "--max-length", "64"])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    encoder = tmp_path / "out" / "encoder" / "run" / "final"
+    assert metrics["model"] == str(encoder) and (encoder / "model.safetensors").is_file()
+    assert metrics["tokenizer_fertility"] < 2.5, "a tokenizer trained on English fits English"
+    assert not any("does not fit" in w for w in metrics["warnings"])
+    with pytest.raises(SystemExit):
+        main(["--train-file", paths["train"], "--tokenizer", "train", "--model", str(tmp_path), "--output-dir",
+              str(tmp_path / "other")])
+    assert "leave --model out" in capsys.readouterr().err
+
+
+def test_the_best_epoch_is_kept_when_validation_is_large_enough(tmp_path, tiny_model, capsys):
+    frames = {"train": separable(60), "validation": separable(200), "test": separable(20)}
+    paths = write(frames, tmp_path, "csv")
+    main(["--train-file", paths["train"], "--validation-file", paths["validation"], "--test-file", paths["test"],
+          "--model", str(tiny_model), "--output-dir", str(tmp_path / "out"), "--profile", "toy", "--epochs", "3",
+          "--batch-size", "8", "--max-length", "32"])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    accuracies = [e["validation_accuracy"] for e in metrics["epoch_history"]]
+    assert [e["epoch"] for e in metrics["epoch_history"]] == [1, 2, 3]
+    assert metrics["kept_epoch"] == 1 + accuracies.index(max(accuracies))
+    assert f"Kept the model of epoch {metrics['kept_epoch']} of 3" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "checkpoints").exists()
