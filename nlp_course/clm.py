@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import itertools
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -286,8 +285,6 @@ def run_clm(config: RunConfig) -> dict:
                             per_token)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        for warning in metrics["warnings"]:
-            print(f"WARNING: {warning}", file=sys.stderr)
 
         def save_final(folder):
             accelerator.unwrap_model(model, keep_torch_compile=False).save_pretrained(folder)  # model.safetensors

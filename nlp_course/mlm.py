@@ -14,7 +14,6 @@ Taught in: 04_pretraining_roberta.
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import torch
@@ -171,8 +170,6 @@ def run_mlm(config: RunConfig) -> dict:
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = final_metrics(config, trainer, device, start, time.perf_counter() - started)
     if trainer.is_world_process_zero():
-        for warning in metrics["warnings"]:
-            print(f"WARNING: {warning}", file=sys.stderr)
         finish_run(config.output_dir, lambda folder: trainer.save_model(str(folder)), metrics)  # weights, config, tokenizer
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,10 +256,13 @@ def initial_eval_loss(output_dir: Path) -> float | None:
 
 
 def finish_run(output_dir: Path, save_final: Callable[[Path], None], metrics: dict, shown: dict | None = None) -> None:
-    """``save_final(folder)`` into ``final/`` as one step, then ``metrics.json`` last; print ``shown``."""
+    """``save_final(folder)`` into ``final/`` as one step, then ``metrics.json`` last; print ``shown`` (default:
+    the metrics) and any warnings."""
     with interrupts_deferred():  # a Ctrl-C here waits: a new final/ always comes with its metrics.json
         (Path(output_dir) / "metrics.json").unlink(missing_ok=True)  # an old one never describes a new model
         with atomic_folder(Path(output_dir) / "final") as tmp:
             save_final(tmp)
         write_atomically(Path(output_dir) / "metrics.json", json.dumps(metrics, indent=2))  # written last
     print(json.dumps(metrics if shown is None else shown, indent=2))
+    for warning in metrics.get("warnings", []):
+        print(f"WARNING: {warning}", file=sys.stderr)

@@ -265,3 +265,22 @@ def test_the_best_epoch_is_kept_when_validation_is_large_enough(tmp_path, tiny_m
     assert metrics["kept_epoch"] == 1 + accuracies.index(max(accuracies))
     assert f"Kept the model of epoch {metrics['kept_epoch']} of 3" in capsys.readouterr().out
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_auto_trains_a_tokenizer_only_for_many_texts_it_does_not_fit(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from nlp_course.finetune import tokenizer_choice
+    from nlp_course.profiles import PROFILES
+
+    monkeypatch.setenv("NLP_COURSE_OUTPUTS", str(tmp_path / "outputs"))
+    english = pd.read_csv(os.path.join(ROOT, "data", "reviews_en", "train.csv")).text.tolist()
+    spanish = pd.read_csv(os.path.join(ROOT, "data", "reviews_es", "train.csv")).text.tolist()
+    toy, colab = PROFILES["toy"], PROFILES["colab"]
+    auto = SimpleNamespace(tokenizer="auto", model=None)
+    assert tokenizer_choice(auto, toy, english * 4) == "train"  # 1,200 texts the Spanish tokenizer cuts up
+    assert tokenizer_choice(auto, toy, spanish * 4) == "model"  # it fits Spanish
+    assert tokenizer_choice(auto, toy, english) == "model"  # 300 texts: too few to pretrain on
+    assert tokenizer_choice(SimpleNamespace(tokenizer="auto", model="some/model"), toy, english * 4) == "model"
+    assert tokenizer_choice(auto, colab, english * 4) == "model"
+    assert tokenizer_choice(SimpleNamespace(tokenizer="train", model=None), toy, spanish) == "train"
