@@ -182,17 +182,19 @@ def encoder_for_texts(texts: list[str], profile: Profile, folder: Path) -> Path:
     """An encoder for these texts: a tokenizer trained on them, and notebook 04's recipe pretrained on them.
 
     Saved in ``folder`` (``tokenizer/``, ``corpus.txt``, the pretraining run in ``run/``) and reused
-    when a whole one is already there.
+    when a whole one, trained on the same texts in the same profile, is already there.
     """
     final = folder / "run" / "final"
-    if (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file():
+    corpus = "\n\n".join(" ".join(t.split()) for t in texts if t.split()) + "\n"  # one text a document
+    if ((final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
+            and (folder / "corpus.txt").is_file() and (folder / "corpus.txt").read_text(encoding="utf-8") == corpus
+            and json.loads((folder / "run" / "run_config.json").read_text(encoding="utf-8"))["profile"] == profile.name):
         print(f"Using the encoder already trained on these texts in {final}")
         return final
     print(f"Training a tokenizer on the {len(texts):,} training texts, then pretraining an encoder on them "
           f"({profile.name} profile)...")
     save_tokenizer(train_tokenizer(texts, "bpe", profile.vocab_size, family="roberta"), folder / "tokenizer")
-    # one text a document (a blank line between documents): the corpus format of load_corpus
-    write_atomically(folder / "corpus.txt", "\n\n".join(" ".join(t.split()) for t in texts if t.split()) + "\n")
+    write_atomically(folder / "corpus.txt", corpus)  # the format of load_corpus: a blank line ends a document
     shutil.rmtree(folder / "run", ignore_errors=True)  # an earlier attempt that did not finish
     try:
         run_mlm(make_run_config("mlm", folder / "run", profile, corpus=str(folder / "corpus.txt"),
