@@ -29,8 +29,9 @@ from transformers import GPT2LMHeadModel, get_cosine_schedule_with_warmup, set_s
 
 from nlp_course.checkpoints import TRAINING_STATE, save_accelerate_checkpoint
 from nlp_course.code_corpus import filter_code, iter_filtered_code, load_code_corpus
-from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError
+from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError, RunInterrupted
 from nlp_course.evaluation import evaluate_lm, perplexity, pretraining_warnings, unigram_loss
+from nlp_course.files import StopRequest
 from nlp_course.models import flops_per_token, gpt2_config, matmul_params, weight_decay_groups
 from nlp_course.packing import ConstantLengthDataset
 from nlp_course.runs import (
@@ -170,8 +171,10 @@ def _fingerprint(ids: torch.Tensor) -> str:
     return hashlib.blake2b(ids.cpu().numpy().tobytes(), digest_size=8).hexdigest()
 
 
-def train(config: RunConfig, accelerator: Accelerator, model, optimizer, scheduler, data: Data, start: dict) -> dict:
-    """Optimizer steps from ``start["step"]`` to ``max_steps``; return what ``final_metrics`` needs."""
+def train(config: RunConfig, accelerator: Accelerator, model, optimizer, scheduler, data: Data, start: dict,
+          stop: StopRequest) -> dict:
+    """Optimizer steps from ``start["step"]`` to ``max_steps`` (or to a stop requested by Ctrl-C, with a
+    checkpoint there); return what ``final_metrics`` needs."""
     tokens_per_step = config.batch_size * config.seq_length * config.grad_accumulation * accelerator.num_processes
     start_step, evaluations = start["step"], start["evaluations"]
     batches = iter(data.train_loader)
@@ -218,6 +221,11 @@ def train(config: RunConfig, accelerator: Accelerator, model, optimizer, schedul
                 save_accelerate_checkpoint(accelerator, config.output_dir, step, {
                     "step": step, "train_tokens": step * tokens_per_step, "evaluations": evaluations})
             started = time.perf_counter()
+        if stop.requested:
+            if step % config.save_steps:
+                save_accelerate_checkpoint(accelerator, config.output_dir, step, {
+                    "step": step, "train_tokens": step * tokens_per_step, "evaluations": evaluations})
+            break
     progress.close()
     if evaluations[-1]["step"] != step:  # resumed at the end from a checkpoint saved between evaluations
         evaluations.append({"step": step, "eval_loss": evaluate_lm(model, data.eval_loader, accelerator)[0]})
@@ -280,7 +288,12 @@ def run_clm(config: RunConfig) -> dict:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     start = start_or_resume(config, accelerator, model, data.eval_loader, checkpoint)
     accelerator.init_trackers("clm", config={k: v for k, v in config.identity().items() if v is not None})
-    done = train(config, accelerator, model, optimizer, scheduler, data, start)
+    with StopRequest() as stop:  # a first Ctrl-C stops at the end of a step, with a checkpoint
+        done = train(config, accelerator, model, optimizer, scheduler, data, start, stop)
+    if stop.requested:
+        accelerator.end_training()
+        raise RunInterrupted(f"Interrupted at step {done['step']}, saved as checkpoint-{done['step']}: continue with "
+                             "the same command and --resume.")
     metrics = final_metrics(config, device, start, done, accelerator.unwrap_model(model, keep_torch_compile=False), data,
                             per_token)
     accelerator.wait_for_everyone()

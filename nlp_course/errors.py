@@ -46,6 +46,10 @@ class FinetuneError(CourseError, ValueError):
     """Bad input to fine-tuning, found before any training starts."""
 
 
+class RunInterrupted(CourseError):
+    """A run stopped at a safe point after Ctrl-C: the message says where to resume from."""
+
+
 # argparse takes "-1e-3" for an option (its own pattern knows only "-1" and "-.5"): such a value is
 # glued to the option before it (--learning-rate=-1e-3), to be parsed, then refused with a reason
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
@@ -75,6 +79,8 @@ def run_command(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespa
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         run(args)
+    except RunInterrupted as err:
+        parser.exit(130, f"error: {err}\n")  # 128 + SIGINT, as a shell reports a Ctrl-C
     except CourseError as err:
         parser.exit(2, f"error: {err}\n")
     return 0

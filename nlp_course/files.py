@@ -9,6 +9,8 @@
 - ``check_writable(folder)``: before any long work, whether the folder can be created and written.
 - ``lock_folder(folder)``: one run at a time in an output folder; a second one is refused at once.
 - ``interrupts_deferred()``: Ctrl-C (and SIGTERM) wait until a group of renames is done.
+- ``StopRequest``: a first Ctrl-C asks a training loop to stop at its next safe point (never in the
+  middle of writing a checkpoint); a second one stops at once.
 
 A run killed at any moment (a Colab session that dies, Ctrl-C) leaves the previous version or the new
 one, plus at most a hidden ``.NAME.tmp`` that the next write of the same path clears away.
@@ -176,3 +178,31 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
         for sig in received[:1]:
             signal.raise_signal(sig)
+
+
+class StopRequest:
+    """``with StopRequest() as stop:`` ... ``if stop.requested: break`` at a safe point of a loop.
+
+    A first Ctrl-C (or SIGTERM) only sets ``requested`` and says so; a second Ctrl-C raises
+    ``KeyboardInterrupt`` at once. Inactive (signals left as they are) outside the main thread and
+    under torchrun, whose processes must all stop at the same step.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict = {}
+
+    def _handle(self, number, frame):
+        if self.requested and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping at the end of this step (Ctrl-C again to stop at once)...", flush=True)
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -17,12 +17,13 @@ import json
 import time
 
 import torch
-from transformers import RobertaForMaskedLM, Trainer, TrainingArguments, set_seed
+from transformers import RobertaForMaskedLM, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from nlp_course.data import load_corpus
-from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError
+from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError, RunInterrupted
 from nlp_course.evaluation import perplexity, pretraining_warnings, unigram_loss
+from nlp_course.files import StopRequest
 from nlp_course.models import roberta_config
 from nlp_course.objectives import MaskingEpochCallback, SeededMLMCollator, mask_once
 from nlp_course.packing import prepare_blocks
@@ -82,6 +83,17 @@ def tensorboard_callback(config: RunConfig) -> TensorBoardCallback:
     callback = TensorBoardCallback()
     callback.logging_dir = str(config.output_dir / "runs")
     return callback
+
+
+class StopOnRequest(TrainerCallback):
+    """After a first Ctrl-C: save a checkpoint at the end of the current step and stop training there."""
+
+    def __init__(self, stop: StopRequest):
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop.requested:
+            control.should_save = control.should_training_stop = True
 
 
 def load_documents(config: RunConfig):
@@ -154,9 +166,10 @@ def run_mlm(config: RunConfig) -> dict:
     set_seed(config.seed)
     model = RobertaForMaskedLM(roberta_config(tokenizer, config, config.seq_length))
     collator = SeededMLMCollator(tokenizer, seed=config.seed, pad_to_multiple_of=8)
+    stop = StopRequest()
     trainer = Trainer(model=model, args=training_args, data_collator=collator, train_dataset=train_blocks,
                       eval_dataset=eval_blocks, processing_class=tokenizer,
-                      callbacks=[MaskingEpochCallback(collator), tensorboard_callback(config)])
+                      callbacks=[MaskingEpochCallback(collator), tensorboard_callback(config), StopOnRequest(stop)])
 
     if checkpoint is None:
         start = {"initial_eval_loss": trainer.evaluate()["eval_loss"]}
@@ -167,7 +180,11 @@ def run_mlm(config: RunConfig) -> dict:
                  "initial_eval_loss": initial_eval_loss(config.output_dir)}
     start["unigram_eval_loss"] = unigram_baseline(tokenizer, train_blocks, eval_blocks)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with stop:  # a first Ctrl-C stops at the end of a step, with a checkpoint: never half a checkpoint
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stop.requested:
+        raise RunInterrupted(f"Interrupted at step {trainer.state.global_step}, saved as checkpoint-"
+                             f"{trainer.state.global_step}: continue with the same command and --resume.")
     metrics = final_metrics(config, trainer, device, start, time.perf_counter() - started)
     if trainer.is_world_process_zero():
         finish_run(config.output_dir, lambda folder: trainer.save_model(str(folder)), metrics)  # weights, config, tokenizer

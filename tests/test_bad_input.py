@@ -188,3 +188,35 @@ def test_ctrl_c_during_the_final_save_waits_for_the_whole_pair(tmp_path):
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["new.txt"]
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == 0.9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model"], "no temporary left"
+
+
+@pytest.mark.parametrize("objective, options, state", [
+    ("mlm", ["--block-size", "64", "--batch-size", "8", "--max-documents", "12"], "trainer_state.json"),
+    ("clm", ["--seq-length", "64", "--batch-size", "8", "--eval-sequences", "16", "--max-files", "40"],
+     "training_state.json"),
+])
+def test_ctrl_c_stops_pretraining_at_a_whole_checkpoint(tmp_path, objective, options, state):
+    from nlp_course.checkpoints import check_checkpoint, checkpoints_in
+
+    out = tmp_path / "run"
+    run = [sys.executable, "-m", "nlp_course.pretrain", objective, "--output-dir", str(out), "--profile", "toy",
+           "--eval-steps", "20", "--save-steps", "20", *options]
+    process = subprocess.Popen([*run, "--max-steps", "100000"], env={**ENV, "NLP_COURSE_OUTPUTS": str(tmp_path)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint-20" / state).exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
+    assert "Interrupted at step" in stderr and "--resume" in stderr
+    assert not (out / "metrics.json").exists() and not (out / "final").exists()
+    saved = checkpoints_in(out)
+    assert saved and not list(out.glob(".checkpoint-*"))
+    for checkpoint in saved:
+        check_checkpoint(checkpoint, objective)  # whole and readable, the last one included
+    step = int(saved[-1].name.split("-")[1])
+    resumed = subprocess.run([*run, "--max-steps", str(step + 4), "--resume"], capture_output=True, text=True,
+                             env={**ENV, "NLP_COURSE_OUTPUTS": str(tmp_path)}, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == step + 4
