@@ -91,7 +91,8 @@ def _check_numbers(options: dict) -> None:
     for name in POSITIVE:
         value = options.get(name)
         if value is not None and value < 1:
-            raise PretrainError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+            spelled = {"seq_length": "--seq-length (--block-size)", "max_documents": "--max-documents (--max-files)"}
+            raise PretrainError(f"{spelled.get(name, '--' + name.replace('_', '-'))} must be a positive integer, got {value}.")
     if options.get("seq_length") is not None and options["seq_length"] < 2:
         raise PretrainError(f"--seq-length must be at least 2 (a token and the next one to predict), got {options['seq_length']}.")
     if options.get("eval_fraction") is not None and not 0 < options["eval_fraction"] < 0.5:
