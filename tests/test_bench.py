@@ -20,10 +20,24 @@ def test_tokenizer_benchmark_measures_everything(results):
     assert results["corpora_mb"]["spanish prose"] >= 0.2
 
 
-def test_report_reads_as_a_table(results):
-    text = bench.format_tokenizer_results(results)
-    for phrase in ("Training throughput", "batched is", "tokenize module", "Overhead of train_tokenizer", "10 % goal"):
-        assert phrase in text
+HAND_RESULTS = {
+    "train_mb_per_s": {"bpe / python code": 5.04, "unigram / python code": 0.23},
+    "encode_mb_per_s": {"batched": 4.1, "one by one": 2.4}, "batched_speedup": 1.71,
+    "pretokenize_mb_per_s": {"python tokenize module": 4.7, "rust pre-tokenizer only": 1.9, "rust full encoding": 4.2},
+    "rust_full_vs_python_tokenize": 0.89, "train_tokenizer_seconds": 0.99, "direct_tokenizers_seconds": 0.98,
+    "train_tokenizer_overhead": -0.001, "train_tokenizer_overhead_range": [-0.21, 0.12],
+}
+
+
+def test_report_prints_the_numbers_and_the_verdict():
+    text = bench.format_tokenizer_results(HAND_RESULTS)
+    for line in ("  bpe / python code                5.04", "  unigram / python code            0.23",
+                 "  batched                          4.10", "batched is 1.71x faster",
+                 "  python tokenize module           4.70", "0.89x the speed", "0.99 s vs 0.98 s",
+                 "-0.1% (within the 10 % goal)", "from -21.0% to +12.0%"):
+        assert line in text, line
+    over = bench.format_tokenizer_results({**HAND_RESULTS, "train_tokenizer_overhead": 0.2})
+    assert "+20.0% (OVER the 10 % goal)" in over and "within" not in over
 
 
 def test_direct_and_wrapped_training_learn_the_same_vocabulary():

@@ -259,6 +259,14 @@ def test_generate_stops_with_the_criteria(tokenizer):
     out = model.generate(**prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.eos_token_id,
                          stopping_criteria=StoppingCriteriaList([After(tokenizer, n)]))
     assert After.calls == out.shape[1] - n >= 1
+    # and its answer: False on every proper prefix of a completion, True once the next function begins
+    completion = tokenizer("    return hours * 60\n\n\ndef g():", add_special_tokens=False)["input_ids"]
+    criteria = evaluation.FunctionEndCriteria(tokenizer, n)
+    answers = [criteria(torch.tensor([prompt["input_ids"][0].tolist() + completion[:k]]), None).item()
+               for k in range(1, len(completion) + 1)]
+    boundary = next(k for k in range(1, len(completion) + 1)
+                    if "\ndef " in tokenizer.decode(completion[:k]) or tokenizer.decode(completion[:k]).endswith("\ndef"))
+    assert answers[-1] and not any(answers[: boundary - 1]), (answers, boundary)
 
 
 # ---------------------------------------------------------------- model FLOPs utilisation
@@ -287,13 +295,6 @@ def cli(*args):
            "OMP_NUM_THREADS": "1"}
     return [sys.executable, "-m", "nlp_course.pretrain", "clm", *TINY, *args], env
 
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
@@ -336,7 +337,7 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
 def test_two_processes_with_torchrun_see_different_data(tmp_path):
     command, env = cli("--output-dir", str(tmp_path / "ddp"), "--max-steps", "6", "--save-steps", "6")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--master_port", str(free_port()), *command[1:]]
+                "--standalone", *command[1:]]
     done = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
