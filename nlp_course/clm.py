@@ -31,12 +31,11 @@ from nlp_course.checkpoints import TRAINING_STATE, save_accelerate_checkpoint
 from nlp_course.code_corpus import filter_code, iter_filtered_code, load_code_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError, RunInterrupted
 from nlp_course.evaluation import evaluate_lm, perplexity, pretraining_warnings, unigram_loss
-from nlp_course.files import StopRequest
+from nlp_course.files import StopRequest, lock_folder
 from nlp_course.models import flops_per_token, gpt2_config, matmul_params, weight_decay_groups
 from nlp_course.packing import ConstantLengthDataset
 from nlp_course.runs import (
     RunConfig,
-    claim_output_dir,
     finish_run,
     initial_eval_loss,
     load_tokenizer,
@@ -210,21 +209,19 @@ def train(config: RunConfig, accelerator: Accelerator, model, optimizer, schedul
             accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0],
                              "train/tokens": step * tokens_per_step}, step=step)
         evaluate_now = step % config.eval_steps == 0 or step == config.max_steps
-        if evaluate_now or step % config.save_steps == 0:
+        save_now = step % config.save_steps == 0 or stop.requested  # a stop requested by Ctrl-C saves where it is
+        if evaluate_now or save_now:
             train_seconds += time.perf_counter() - started
             if evaluate_now:
                 eval_loss, eval_perplexity = evaluate_lm(model, data.eval_loader, accelerator)
                 evaluations.append({"step": step, "eval_loss": eval_loss})
                 accelerator.log({"eval/loss": eval_loss, "eval/perplexity": eval_perplexity}, step=step)
                 progress.set_postfix(eval_loss=f"{eval_loss:.3f}")
-            if step % config.save_steps == 0:
+            if save_now:
                 save_accelerate_checkpoint(accelerator, config.output_dir, step, {
                     "step": step, "train_tokens": step * tokens_per_step, "evaluations": evaluations})
             started = time.perf_counter()
         if stop.requested:
-            if step % config.save_steps:
-                save_accelerate_checkpoint(accelerator, config.output_dir, step, {
-                    "step": step, "train_tokens": step * tokens_per_step, "evaluations": evaluations})
             break
     progress.close()
     if evaluations[-1]["step"] != step:  # resumed at the end from a checkpoint saved between evaluations
@@ -273,7 +270,7 @@ def run_clm(config: RunConfig) -> dict:
     """Pretrain a GPT-2 on Python code with causal language modelling; return (and write) the metrics."""
     checkpoint = prepare_run(config)  # every check that can fail runs before anything long
     corpora = load_corpora(config)
-    claim_output_dir(config)
+    lock_folder(config.output_dir)  # one run at a time here: a second one stops now, having written nothing
     device = detect_device()
     accelerator = make_accelerator(config, device)
     rank, world_size = accelerator.process_index, accelerator.num_processes

@@ -43,7 +43,6 @@ from transformers import (
 
 from nlp_course.data import load_labelled, load_labelled_files, looks_like_path
 from nlp_course.errors import (
-    CourseError,
     DataSourceError,
     FinetuneError,
     HubUnavailableError,
@@ -143,17 +142,10 @@ def check_options(args) -> Profile:
             raise FinetuneError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
     if args.learning_rate is not None and not 0 < args.learning_rate < 1:
         raise FinetuneError(f"--learning-rate must be between 0 and 1, got {args.learning_rate}.")
+    check_writable(args.output_dir)
     try:
-        check_writable(args.output_dir)
         return get_profile(args.profile)
-    except (UnknownProfileError, CourseError) as err:
-        raise FinetuneError(str(err)) from err
-
-
-def claim(output_dir: Path) -> None:
-    try:
-        lock_folder(output_dir)
-    except CourseError as err:
+    except UnknownProfileError as err:
         raise FinetuneError(str(err)) from err
 
 
@@ -324,10 +316,10 @@ def run_finetune(args) -> dict:
     names = splits["train"].features["label"].names
     choice = tokenizer_choice(args, profile, splits["train"]["text"])
     if choice == "train":
-        claim(args.output_dir)  # before the encoder is trained into it
+        lock_folder(args.output_dir)  # before the encoder is trained into it
     source = model_source(args, profile, splits["train"]["text"], choice)
     tokenizer, model, model_limit = load_model(source, names, args)
-    claim(args.output_dir)  # a second run into the same folder stops here, having written nothing
+    lock_folder(args.output_dir)  # a second run into the same folder stops here, having written nothing
     fit, fit_warning = tokenizer_fit(tokenizer, splits["train"]["text"])
     print(f"Tokenizer on {min(200, splits['train'].num_rows)} training texts: {fit['fertility']:.2f} tokens per word, "
           f"{fit['continued_words']:.0%} of words cut, {fit['unknown_rate']:.1%} unknown")

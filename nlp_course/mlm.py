@@ -23,13 +23,12 @@ from transformers.integrations import TensorBoardCallback
 from nlp_course.data import load_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError, RunInterrupted
 from nlp_course.evaluation import perplexity, pretraining_warnings, unigram_loss
-from nlp_course.files import StopRequest
+from nlp_course.files import StopRequest, lock_folder
 from nlp_course.models import roberta_config
 from nlp_course.objectives import MaskingEpochCallback, SeededMLMCollator, mask_once
 from nlp_course.packing import prepare_blocks
 from nlp_course.runs import (
     RunConfig,
-    claim_output_dir,
     finish_run,
     initial_eval_loss,
     load_tokenizer,
@@ -154,7 +153,7 @@ def run_mlm(config: RunConfig) -> dict:
     """Pretrain a RoBERTa with masked language modelling; return (and write) the metrics."""
     checkpoint = prepare_run(config)
     corpus = load_documents(config)
-    claim_output_dir(config)
+    lock_folder(config.output_dir)  # one run at a time here: a second one stops now, having written nothing
     device = detect_device()
     training_args = training_arguments(config, device)
     with training_args.main_process_first(desc="the tokenizer"):  # trained (and saved) once, then loaded

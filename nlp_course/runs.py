@@ -29,8 +29,8 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from nlp_course.checkpoints import LAYOUTS, check_checkpoint, checkpoints_in, layout_of
-from nlp_course.errors import CourseError, PretrainError, UnknownProfileError
-from nlp_course.files import atomic_folder, check_writable, interrupts_deferred, lock_folder, write_atomically
+from nlp_course.errors import PretrainError, UnknownProfileError
+from nlp_course.files import atomic_folder, check_writable, interrupts_deferred, write_atomically
 from nlp_course.profiles import Profile, get_profile
 from nlp_course.tokenization import course_tokenizer
 
@@ -210,10 +210,7 @@ def check_same_run(config: RunConfig) -> None:
 def prepare_run(config: RunConfig) -> Path | None:
     """The checks every objective runs before anything long; return the checkpoint to resume from."""
     checkpoint = resolve_resume(config)
-    try:
-        check_writable(config.output_dir)
-    except CourseError as err:
-        raise PretrainError(str(err)) from err
+    check_writable(config.output_dir)
     if checkpoint is not None:
         check_same_run(config)
     if config.tokenizer and not (Path(config.tokenizer) / "tokenizer.json").is_file():
@@ -224,14 +221,6 @@ def prepare_run(config: RunConfig) -> Path | None:
 # --------------------------------------------------------------------------------------------
 # Before and after training
 # --------------------------------------------------------------------------------------------
-def claim_output_dir(config: RunConfig) -> None:
-    """One run at a time in ``--output-dir``: a second one started beside it stops here, having written nothing."""
-    try:
-        lock_folder(config.output_dir)
-    except CourseError as err:
-        raise PretrainError(str(err)) from err
-
-
 def load_tokenizer(config: RunConfig, verbose: bool = True):
     """The ``--tokenizer`` folder, or the course tokenizer of the objective (trained and saved if needed)."""
     if not config.tokenizer:
