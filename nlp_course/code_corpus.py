@@ -24,9 +24,8 @@ from pathlib import Path
 
 import datasets
 
-from nlp_course.data import looks_like_path, offline_message
-from nlp_course.errors import DataSourceError, HubUnavailableError
-from nlp_course.runtime import hub_available
+from nlp_course.data import load_hub_dataset, looks_like_path
+from nlp_course.errors import DataSourceError
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,9 +118,7 @@ def load_code_corpus(source: str = "stdlib", split: str = "train", max_files: in
     if looks_like_path(source):
         raise FileNotFoundError(f"No such folder: {source!r}. A code corpus is a folder of .py files, 'stdlib', "
                                 "or a Hub id.")
-    if not hub_available():
-        raise HubUnavailableError(offline_message(source, "code"))
-    stream = datasets.load_dataset(source, split="train", streaming=True)
+    stream = load_hub_dataset(source, None, True, "code", split="train")
     stream = stream.filter(lambda row: code_split(row["path"]) == split)
     return stream.take(max_files) if max_files else stream
 

@@ -28,7 +28,8 @@ import datasets
 
 from nlp_course.errors import DataSourceError, HubUnavailableError
 from nlp_course.files import data_dir
-from nlp_course.runtime import hub_available
+from nlp_course.hub_assets import by_repo_id
+from nlp_course.runtime import cached_snapshot, hub_available, offline_mode
 
 SUPPORTED_FORMATS = {
     ".txt": "text",
@@ -59,6 +60,8 @@ COURSE_DATASETS: dict[str, CourseDataset] = {
 
 def offline_message(hub_id: str, what: str) -> str:
     """Why a Hub id cannot be loaded offline, and what to use instead (``what``: corpus, labelled or code)."""
+    prefetch = (" To use it offline, download it first where the Hub is reachable: "
+                "python -m nlp_course.prefetch --profile colab.")
     if what == "code":
         instead = "this interpreter's standard library ('stdlib'), or pass a local folder of .py files."
     else:
@@ -67,7 +70,7 @@ def offline_message(hub_id: str, what: str) -> str:
     return (
         f"Cannot load {hub_id!r} from the Hugging Face Hub: it is not reachable from here "
         "(no network, or HF_HUB_OFFLINE=1). Offline, use the toy profile "
-        "(nlp_course.get_profile('toy') or NLP_COURSE_PROFILE=toy), which reads " + instead
+        "(nlp_course.get_profile('toy') or NLP_COURSE_PROFILE=toy), which reads " + instead + prefetch
     )
 
 
@@ -187,10 +190,36 @@ def _load_local(path: Path, streaming: bool, sample_by: str):
     return _read(builder, files, repr(str(path)), streaming=streaming, **kwargs)
 
 
-def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
-    if not hub_available():
+def load_hub_dataset(hub_id: str, config: str | None, streaming: bool, what: str, **kwargs):
+    """``datasets.load_dataset(hub_id, config)`` from the Hub, or offline from what ``prefetch`` cached.
+
+    datasets 5 in offline mode reads only its own prepared Arrow cache, not files that
+    ``huggingface_hub`` downloaded; so offline, a repository found in the Hub cache is loaded from its
+    snapshot folder, which holds the same files and the same card (the configs). Anything else fails at
+    once with what to do (``what``: corpus, labelled or code, for the message).
+    """
+    if hub_available():
+        return _refusing_scripts(hub_id, lambda: datasets.load_dataset(hub_id, config, streaming=streaming, **kwargs))
+    snapshot = cached_snapshot(hub_id, "dataset") if offline_mode() else None
+    if snapshot is None:
         raise HubUnavailableError(offline_message(hub_id, what))
-    return datasets.load_dataset(hub_id, config, streaming=streaming)
+    return datasets.load_dataset(str(snapshot), config, streaming=streaming, **kwargs)
+
+
+def _refusing_scripts(hub_id: str, load):
+    """Run ``load``; a dataset that ships a loading script gets an error that says what to do."""
+    try:
+        return load()
+    except RuntimeError as err:
+        if "scripts are no longer supported" not in str(err):
+            raise
+        raise DataSourceError(f"{hub_id!r} ships a loading script ({err}); datasets 5 no longer runs them. Use a "
+                              "parquet or JSON-lines copy of it (the Hub's refs/convert/parquet branch, or another "
+                              "repository) and record it in nlp_course/hub_assets.py.") from err
+
+
+def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
+    return load_hub_dataset(hub_id, config, streaming, what)
 
 
 def _splits(ds) -> list:
@@ -301,13 +330,15 @@ def load_labelled(
         {split: _rename_columns(ds, {text_column: "text", label_column: "label"}) for split, ds in dd.items()}
     )
     _check_text(dd, str(source))
-    return _encode_labels(dd, str(source))
+    known = by_repo_id(str(target)) if kind == "hub" else None  # the manifest names a Hub set's integer labels
+    return _encode_labels(dd, str(source), known.labels if known and known.config == config else ())
 
 
-def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDict:
+def _encode_labels(dd: datasets.DatasetDict, source: str, names: tuple[str, ...] = ()) -> datasets.DatasetDict:
     """One ``ClassLabel`` shared by every split, so a label has the same id in train and test.
 
-    Strings are sorted alphabetically. Integers already numbered 0..n-1 keep their values; other
+    Strings are sorted alphabetically. Integers already numbered 0..n-1 keep their values, named by
+    ``names`` when it has one name for each (the manifest's label names of a Hub dataset); other
     integers (star ratings 1 to 5, say) are renumbered in increasing order, with the original
     values as names.
     """
@@ -335,7 +366,7 @@ def _encode_labels(dd: datasets.DatasetDict, source: str) -> datasets.DatasetDic
         raise DataSourceError(f"Labels of {source!r} must be strings or integers, got {sorted(map(repr, values))[:5]}.")
     if all(isinstance(v, int) for v in values):
         ordered = sorted(values)
-        names = [str(v) for v in ordered]
+        names = list(names) if ordered == list(range(len(names))) else [str(v) for v in ordered]
         if ordered != list(range(len(ordered))):
             index = {v: i for i, v in enumerate(ordered)}
             dd = dd.map(lambda b: {"label": [index[v] for v in b["label"]]}, batched=True)

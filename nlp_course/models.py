@@ -5,6 +5,7 @@
   ``RunConfig``).
 - ``weight_decay_groups``: AdamW parameter groups, no weight decay on biases and LayerNorm weights.
 - ``flops_per_token`` and ``matmul_params``: training FLOPs per token, PaLM's estimate, for MFU.
+- ``training_plan``: a run's FLOPs and its expected duration on a T4, printed before training starts.
 
 Taught in: 04_pretraining_roberta (``RobertaConfig``) and 06_pretraining_gpt2_code (the rest).
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import torch
 from transformers import GPT2Config, RobertaConfig
+
+from nlp_course.runtime import T4_TFLOPS
 
 VOCAB_MULTIPLE = 64  # tensor cores (and the output softmax) run faster on a multiple of 64
 
@@ -97,3 +100,21 @@ def matmul_params(model) -> int:
     """Parameters counted by ``flops_per_token``: all but the position embeddings."""
     position = {id(p) for name, p in model.named_parameters() if name.endswith("wpe.weight")}
     return sum(p.numel() for p in model.parameters() if id(p) not in position)
+
+
+def training_plan(model, steps: int, tokens_per_step: int, seq_length: int, tflops: float = T4_TFLOPS) -> str:
+    """One line: a run's tokens and FLOPs, and how long it should take at ``tflops`` TFLOP/s (a T4's assumed rate).
+
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> tiny = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=1000, n_positions=64))
+    >>> training_plan(tiny, steps=100, tokens_per_step=1024, seq_length=64).split(";")[0]
+    'planned: 100 steps x 1,024 tokens = 102,400 tokens, 1.0e+11 FLOPs'
+    """
+    per_token = flops_per_token(matmul_params(model), model.config.num_hidden_layers, model.config.hidden_size,
+                                seq_length)
+    total = steps * tokens_per_step * per_token
+    minutes = total / (tflops * 1e12) / 60
+    duration = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
+    return (f"planned: {steps:,} steps x {tokens_per_step:,} tokens = {steps * tokens_per_step:,} tokens, "
+            f"{total:.1e} FLOPs; at {tflops:g} TFLOP/s (what the course assumes a T4 sustains; an estimate, "
+            f"not a measurement) {duration} of training")

@@ -8,6 +8,11 @@ names that every notebook reads in its knobs cell. The same code then runs at th
 - ``colab``: one T4-class GPU (16 GB, fp16 because a T4 has no bf16), online. Hub datasets,
   streamed where large. ELECTRA-small / GPT-2-small sized models.
 - ``full``: several GPUs launched with ``accelerate launch`` or ``torchrun``. Paper-sized settings.
+- ``rehearsal``: the ``colab`` profile's Hub sources and code paths at toy sizes, on a CPU. CI runs every
+  notebook with it against a local stand-in Hub (``tools/rehearse.py``); an instructor can run it against
+  the real Hub to dry-run the Colab path of a notebook in a minute or two.
+
+The Hub ids come from the manifest, ``nlp_course.hub_assets``.
 
 ``setup_notebook()`` is the one call a notebook makes after its install cell: it seeds, picks the
 device and precision, quiets the libraries and prints a summary. It keeps the environment out of
@@ -23,13 +28,16 @@ import os
 from dataclasses import dataclass
 
 from nlp_course.errors import UnknownProfileError
+from nlp_course.hub_assets import asset
 from nlp_course.runtime import (
+    TPU_NOTE,
     detect_device,
     format_table,
     hub_available,
     library_versions,
     quiet_logging,
     seed_everything,
+    tpu_available,
 )
 
 ENV_VAR = "NLP_COURSE_PROFILE"
@@ -93,6 +101,15 @@ class Profile:
         return "\n".join([f"Profile {self.name!r}"] + [f"  {k:<{width}}  {v}" for k, v in rows])
 
 
+# Hub datasets shared by every profile that uses the Hub (ids, configs: the manifest)
+_HUB_SOURCES = dict(
+    corpus_es=asset("corpus_es").repo_id,  # Spanish Wikipedia
+    corpus_es_config=asset("corpus_es").config,
+    reviews_es=asset("reviews_es").repo_id,  # Spanish tweets, 3 classes (neutral too)
+    reviews_es_config=asset("reviews_es").config,
+    reviews_en=asset("reviews_en").repo_id,  # the slides' rotten_tomatoes, 2 classes
+)
+
 PROFILES: dict[str, Profile] = {
     "toy": Profile(
         name="toy",
@@ -121,12 +138,8 @@ PROFILES: dict[str, Profile] = {
     "colab": Profile(
         name="colab",
         description="one T4-class GPU (16 GB, fp16), Hub datasets streamed; about 45 min per pretraining notebook",
-        corpus_es="wikimedia/wikipedia",
-        corpus_es_config="20231101.es",
-        reviews_es="cardiffnlp/tweet_sentiment_multilingual",  # tweets, 3 classes (neutral too)
-        reviews_es_config="spanish",
-        reviews_en="cornell-movie-review-data/rotten_tomatoes",  # the slides' dataset, 2 classes
-        code_corpus="codeparrot/codeparrot-clean-valid",
+        **_HUB_SOURCES,
+        code_corpus=asset("code").repo_id,
         streaming=True,
         max_documents=200_000,
         tokenizer_documents=20_000,  # a tokenizer needs a representative sample, not the whole corpus
@@ -138,19 +151,17 @@ PROFILES: dict[str, Profile] = {
         seq_length=256,
         batch_size=32,
         grad_accumulation=4,
-        max_steps=5_000,
+        # 2,500 steps of 32 x 4 x 256 tokens: 82 M tokens, about 9.5e15 FLOPs for either 18 M-parameter
+        # model of notebooks 04 and 06; about 20 minutes at the 8 TFLOP/s assumed for a T4 (runtime.T4_TFLOPS)
+        max_steps=2_500,
         learning_rate=5e-4,
         eval_steps=500,
     ),
     "full": Profile(
         name="full",
         description="several GPUs with accelerate launch or torchrun; paper-sized settings, hours to days",
-        corpus_es="wikimedia/wikipedia",
-        corpus_es_config="20231101.es",
-        reviews_es="cardiffnlp/tweet_sentiment_multilingual",
-        reviews_es_config="spanish",
-        reviews_en="cornell-movie-review-data/rotten_tomatoes",
-        code_corpus="codeparrot/codeparrot-clean",
+        **_HUB_SOURCES,
+        code_corpus=asset("code_full").repo_id,
         streaming=True,
         max_documents=None,
         tokenizer_documents=200_000,  # CodeParrot trained its tokenizer on 200,000 files
@@ -165,6 +176,26 @@ PROFILES: dict[str, Profile] = {
         max_steps=100_000,
         learning_rate=3e-4,  # the slide's run_mlm value
         eval_steps=2_500,
+    ),
+    "rehearsal": Profile(
+        name="rehearsal",
+        description="colab's Hub sources and code paths at toy sizes, on a CPU: a dry run of the Colab path",
+        **_HUB_SOURCES,
+        code_corpus=asset("code").repo_id,
+        streaming=True,
+        max_documents=400,
+        tokenizer_documents=200,
+        vocab_size=1_000,
+        code_vocab_size=1_000,
+        hidden_size=64,
+        num_layers=2,
+        num_heads=2,
+        seq_length=64,
+        batch_size=8,
+        grad_accumulation=2,
+        max_steps=6,
+        learning_rate=1e-3,
+        eval_steps=3,
     ),
 }
 
@@ -226,4 +257,6 @@ def setup_notebook(profile: str | Profile | None = None, seed: int = 42, quiet: 
             ("profile", f"{chosen.name}: {chosen.description}"),
         ]
         print(format_table(rows))
+    if tpu_available():
+        print(TPU_NOTE)
     return chosen

@@ -13,12 +13,14 @@ Taught in: 01_nlp_concepts (set-up cell) and 06_pretraining_gpt2_code (MFU).
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import platform
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 REPO_URL = "https://github.com/nlp-en-es/nlp-de-0-a-100"
@@ -66,6 +68,18 @@ def detect_device() -> DeviceInfo:
     return DeviceInfo("cpu", choose_precision("cpu"), f"CPU ({torch.get_num_threads()} threads)")
 
 
+TPU_NOTE = ("A TPU runtime (torch_xla) was found. The course has not been run on TPUs: its notebooks train "
+            "on the CPU here, which is slow. Choose a GPU runtime (Runtime > Change runtime type > T4 GPU).")
+
+
+def tpu_available() -> bool:
+    """Whether this is a TPU runtime: ``torch_xla`` is installed and names a TPU (Colab's TPU runtimes)."""
+    if importlib.util.find_spec("torch_xla") is None:
+        return False
+    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_ACCELERATOR_TYPE")
+                or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and PyTorch (all devices): ``transformers.set_seed`` does all three."""
     from transformers import set_seed
@@ -109,9 +123,8 @@ def hub_available(timeout: float = 2.0) -> bool:
 
     Offline mode (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``) counts as unreachable.
     """
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
-            return False
+    if offline_mode():
+        return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     target = (endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
@@ -133,6 +146,26 @@ def hub_available(timeout: float = 2.0) -> bool:
     return bool(result and result[0])
 
 
+def offline_mode() -> bool:
+    """Whether the Hugging Face libraries were told not to use the network (``HF_HUB_OFFLINE=1``)."""
+    return any(os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+               for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def cached_snapshot(repo_id: str, repo_type: str = "model") -> Path | None:
+    """The newest snapshot of a Hub repository in the local cache (what ``prefetch`` left), or None."""
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "snapshots"
+    snapshots = [p for p in folder.glob("*") if p.is_dir() and any(p.iterdir())] if folder.is_dir() else []
+    return max(snapshots, key=lambda p: p.stat().st_mtime) if snapshots else None
+
+
+def can_load(repo_id: str, repo_type: str = "model") -> bool:
+    """Whether ``repo_id`` can be loaded now: the Hub is reachable, or it is offline and the repository is cached."""
+    return hub_available() or (offline_mode() and cached_snapshot(repo_id, repo_type) is not None)
+
+
 # Dense (no sparsity) tensor-core peak in TFLOP/s, in the half precision each GPU trains in, from
 # NVIDIA's data sheets. Longer names first: "H100 PCIe" must match before "H100".
 PEAK_TFLOPS = {
@@ -145,6 +178,12 @@ PEAK_TFLOPS = {
     "V100": 125,  # fp16, SXM (PCIe: 112)
     "T4": 65,  # fp16; no bf16
 }
+
+
+# What the course assumes a T4 sustains when it plans a Colab run: 8 TFLOP/s, 12 % of the fp16 peak,
+# a usual figure for models this small (many small kernels, fp16 loss scaling, data loading on two
+# CPUs). An assumption until measured: the notebooks print it beside every estimate.
+T4_TFLOPS = 8.0
 
 
 def peak_flops(device_name: str, precision: str) -> float | None:
