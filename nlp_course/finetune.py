@@ -291,6 +291,7 @@ def training_arguments(args, profile: Profile, device: DeviceInfo, epochs: int, 
         fp16=device.precision == "fp16",
         bf16=device.precision == "bf16",
         use_cpu=device.device == "cpu",
+        disable_tqdm=False,  # a progress bar even when logging is quieted (it would turn the bar off)
         seed=args.seed,
     )
 

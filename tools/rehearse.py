@@ -57,8 +57,10 @@ def error_summary(err: Exception) -> str:
     return f"{name}: {lines[-1].strip()[:400] if lines else ''}"
 
 
-def rehearse(notebooks: list[Path], faults: list[str] = (), out: Path | None = None, timeout: int = 600) -> dict:
-    """Run ``notebooks`` against a fresh stand-in Hub; return ``{name: (ok, seconds, message)}``."""
+def rehearse(notebooks: list[Path], faults: list[str] = (), out: Path | None = None, timeout: int = 600,
+             keys: list[str] | None = None) -> dict:
+    """Run ``notebooks`` against a fresh stand-in Hub (of the manifest ``keys``, default all); return
+    ``{name: (ok, seconds, message)}``."""
     import nbformat
 
     out = out or REPO_ROOT / "outputs" / "rehearsal"
@@ -67,7 +69,7 @@ def rehearse(notebooks: list[Path], faults: list[str] = (), out: Path | None = N
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as tmp:
         workdir = Path(tmp)
         start = time.perf_counter()
-        build(workdir / "hub", faults=list(faults))
+        build(workdir / "hub", keys, faults=list(faults))
         print(f"stand-in Hub built in {time.perf_counter() - start:.0f} s", flush=True)
         with StandinHub(workdir / "hub") as hub:
             saved = dict(os.environ)
@@ -96,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--break", dest="faults", action="append", default=[], metavar="KEY:FAULT",
                         help="build one stand-in faulty: KEY:column or KEY:script")
     parser.add_argument("--out", type=Path, help="where executed copies go (default: outputs/rehearsal)")
+    parser.add_argument("--only", nargs="+", metavar="KEY", help="build only these stand-ins (default: all)")
     args = parser.parse_args(argv)
     notebooks = sorted(args.notebooks or (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    results = rehearse(notebooks, args.faults, args.out)
+    results = rehearse(notebooks, args.faults, args.out, keys=args.only)
     failed = [name for name, (ok, _, _) in results.items() if not ok]
     total = sum(seconds for _, seconds, _ in results.values())
     print(f"rehearsal: {len(results) - len(failed)} of {len(results)} notebooks ran top to bottom in {total:.0f} s"
