@@ -121,7 +121,7 @@ os._exit(0)  # a streamed parquet can leave pyarrow threads that abort at interp
     docs = load_corpus("corpus_es")["text"]  # the stand-in's shard 0 holds documents 0, 2, 4...; prefetch took only it
     assert result["titles"] == [docs[0].splitlines()[0][:60], docs[2].splitlines()[0][:60]]
     assert result["labels"] == ["negative", "neutral", "positive"]
-    assert result["rows"] == {"train": 300, "validation": 60, "test": 60}
+    assert result["rows"] == {"train": 100, "validation": 20, "test": 20}
     assert result["eos"] == "<|endoftext|>"
 
 

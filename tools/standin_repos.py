@@ -95,7 +95,7 @@ def build_tweets(asset: HubAsset, repo: Path) -> None:
         files = {}
         for split, ds in reviews.items():
             rows = [{"text": r["text"], "label": 1 if i % 5 == 4 else (0 if names[r["label"]] == "negative" else 2)}
-                    for i, r in enumerate(ds)]
+                    for i, r in enumerate(ds) if i % 3 == 0]  # a third of the reviews: 100 / 20 / 20
             write_jsonl_gz(repo / split / f"{language}.jsonl.gz", rows)
             files[split] = f"{split}/{language}.jsonl.gz"
         configs.append((language, files))
