@@ -61,6 +61,28 @@ def outputs_dir() -> Path:
     return data_dir().parent / "outputs"
 
 
+DRIVE_OUTPUTS = "/content/drive/MyDrive/nlp-de-0-a-100/outputs"
+
+
+def use_google_drive(path: str = DRIVE_OUTPUTS) -> Path:
+    """On Colab, mount Google Drive and keep everything ``outputs_dir()`` holds there, so it outlives the session.
+
+    Tokenizers, checkpoints and models then go to ``path`` on Drive, and a notebook run in a later session
+    finds them. It is the two lines ``from google.colab import drive; drive.mount("/content/drive")``
+    plus ``$NLP_COURSE_OUTPUTS``. Elsewhere it changes nothing and says so.
+    """
+    try:
+        from google.colab import drive
+    except ImportError:
+        print(f"Not on Colab: outputs stay in {outputs_dir()}")
+        return outputs_dir()
+    drive.mount("/content/drive")
+    os.environ[OUTPUTS_ENV_VAR] = path
+    Path(path).mkdir(parents=True, exist_ok=True)
+    print(f"Outputs (tokenizers, checkpoints, models) go to Google Drive: {path}")
+    return Path(path)
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write a text file in full or not at all: a temporary file beside it, then a rename."""
     path = Path(path)

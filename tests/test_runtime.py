@@ -81,3 +81,31 @@ def test_setup_notebook_fp16_profile_on_a_t4(monkeypatch, offline):
 def test_setup_notebook_rejects_unknown_profile():
     with pytest.raises(nlp_course.UnknownProfileError):
         nlp_course.setup_notebook("enormous", show=False)
+
+
+def test_a_tpu_runtime_is_named_and_the_summary_says_what_the_course_supports(monkeypatch, capsys, offline):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "torch_xla" else real_find_spec(name, *a))
+    monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")
+    assert runtime.tpu_available()
+    nlp_course.setup_notebook("toy")
+    assert runtime.TPU_NOTE in capsys.readouterr().out
+    monkeypatch.delenv("COLAB_TPU_ADDR")
+    monkeypatch.setattr(runtime.os.path, "exists", lambda path: False)
+    assert not runtime.tpu_available()  # torch_xla installed but no TPU attached
+
+
+def test_training_plan_counts_flops_and_minutes_at_the_assumed_t4_rate():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from nlp_course.models import flops_per_token, matmul_params, training_plan
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=1000, n_positions=64))
+    per_token = flops_per_token(matmul_params(model), 2, 64, 64)
+    steps, tokens = 30_000, 4096  # chosen so that the run lasts ten minutes at 8 TFLOP/s
+    tflops = steps * tokens * per_token / (10 * 60 * 1e12)
+    line = training_plan(model, steps, tokens, 64, tflops=tflops)
+    assert f"{steps * tokens:,} tokens" in line and "about 10 min" in line
+    assert "under a minute" in training_plan(model, 1, 64, 64)
