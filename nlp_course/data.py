@@ -198,28 +198,19 @@ def load_hub_dataset(hub_id: str, config: str | None, streaming: bool, what: str
     snapshot folder, which holds the same files and the same card (the configs). Anything else fails at
     once with what to do (``what``: corpus, labelled or code, for the message).
     """
-    if hub_available():
-        return _refusing_scripts(hub_id, lambda: datasets.load_dataset(hub_id, config, streaming=streaming, **kwargs))
-    snapshot = cached_snapshot(hub_id, "dataset") if offline_mode() else None
-    if snapshot is None:
-        raise HubUnavailableError(offline_message(hub_id, what))
-    return datasets.load_dataset(str(snapshot), config, streaming=streaming, **kwargs)
-
-
-def _refusing_scripts(hub_id: str, load):
-    """Run ``load``; a dataset that ships a loading script gets an error that says what to do."""
+    if not hub_available():
+        snapshot = cached_snapshot(hub_id, "dataset") if offline_mode() else None
+        if snapshot is None:
+            raise HubUnavailableError(offline_message(hub_id, what))
+        return datasets.load_dataset(str(snapshot), config, streaming=streaming, **kwargs)
     try:
-        return load()
-    except RuntimeError as err:
+        return datasets.load_dataset(hub_id, config, streaming=streaming, **kwargs)
+    except RuntimeError as err:  # a dataset that ships a loading script: say what to do instead
         if "scripts are no longer supported" not in str(err):
             raise
         raise DataSourceError(f"{hub_id!r} ships a loading script ({err}); datasets 5 no longer runs them. Use a "
                               "parquet or JSON-lines copy of it (the Hub's refs/convert/parquet branch, or another "
                               "repository) and record it in nlp_course/hub_assets.py.") from err
-
-
-def _load_hub(hub_id: str, config: str | None, streaming: bool, what: str):
-    return load_hub_dataset(hub_id, config, streaming, what)
 
 
 def _splits(ds) -> list:
@@ -285,7 +276,7 @@ def load_corpus(
     elif kind == "local":
         ds = _load_local(target, streaming, sample_by)
     else:
-        ds = _load_hub(target, config, streaming, "corpus")
+        ds = load_hub_dataset(target, config, streaming, "corpus")
     if split not in ds:
         raise DataSourceError(f"{str(source)!r} has no split {split!r}; its splits are {list(ds)}.")
     ds = ds[split]
@@ -323,7 +314,7 @@ def load_labelled(
     elif kind == "local":
         dd = _load_local(target, False, "line")
     else:
-        dd = _load_hub(target, config, False, "labelled")
+        dd = load_hub_dataset(target, config, False, "labelled")
     for column, role in ((text_column, "text"), (label_column, "label")):
         _check_column(dd, column, role, str(source))
     dd = datasets.DatasetDict(

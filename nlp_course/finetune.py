@@ -63,7 +63,7 @@ from nlp_course.files import (
 from nlp_course.mlm import run_mlm
 from nlp_course.profiles import Profile, get_profile
 from nlp_course.runs import make_run_config
-from nlp_course.runtime import DeviceInfo, detect_device, hub_available
+from nlp_course.runtime import DeviceInfo, can_load, detect_device
 from nlp_course.tokenization import course_tokenizer, save_tokenizer, tokenizer_fit, train_tokenizer
 
 
@@ -165,9 +165,9 @@ def check_model_option(model: str | None) -> None:
         if missing:
             raise FinetuneError(f"--model {model!r} is not a model folder saved with save_pretrained "
                                 f"(missing {', '.join(missing)}).")
-    elif not hub_available():
-        raise FinetuneError(f"--model {model!r} is a Hub id, but the Hub cannot be reached; give a local folder, "
-                            "or leave --model out to use the course's own encoder.")
+    elif not can_load(model):
+        raise FinetuneError(f"--model {model!r} is a Hub id, but the Hub cannot be reached and it is not in the cache; "
+                            "give a local folder, or leave --model out to use the course's own encoder.")
 
 
 def encoder_for_texts(texts: list[str], profile: Profile, folder: Path) -> Path:

@@ -111,7 +111,8 @@ from nlp_course.data import load_corpus, load_labelled
 corpus = load_corpus("wikimedia/wikipedia", config="20231101.es", streaming=True, max_documents=2)
 tweets = load_labelled("mteb/tweet_sentiment_multilingual", config="spanish")
 tokenizer = AutoTokenizer.from_pretrained("flax-community/gpt-2-spanish")
-print(json.dumps({"titles": [r["title"] for r in corpus], "labels": tweets["train"].features["label"].names,
+from nlp_course.runtime import can_load
+print(json.dumps({"can_load": [can_load("flax-community/gpt-2-spanish"), can_load("FacebookAI/xlm-roberta-base")],"titles": [r["title"] for r in corpus], "labels": tweets["train"].features["label"].names,
                   "rows": {k: v.num_rows for k, v in tweets.items()}, "eos": tokenizer.eos_token}), flush=True)
 os._exit(0)  # a streamed parquet can leave pyarrow threads that abort at interpreter exit ("terminate called")
 """
@@ -123,6 +124,7 @@ os._exit(0)  # a streamed parquet can leave pyarrow threads that abort at interp
     assert result["labels"] == ["negative", "neutral", "positive"]
     assert result["rows"] == {"train": 100, "validation": 20, "test": 20}
     assert result["eos"] == "<|endoftext|>"
+    assert result["can_load"] == [True, False]  # offline: what the prefetch cached, and nothing else
 
 
 def test_offline_an_uncached_asset_fails_at_once_saying_what_to_do(tmp_path):
