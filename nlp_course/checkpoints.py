@@ -2,8 +2,9 @@
 
 Two layouts, one per training loop:
 
-- ``mlm`` (``Trainer``): ``model.safetensors``, ``trainer_state.json``, ``optimizer.pt``,
-  ``scheduler.pt`` and ``rng_state*.pth`` (one per process).
+- ``mlm`` and ``electra`` (``Trainer``): ``model.safetensors``, ``trainer_state.json``, ``optimizer.pt``,
+  ``scheduler.pt`` and ``rng_state*.pth`` (one per process). An ``electra`` checkpoint's weights are
+  the joint model's (``discriminator.*`` and ``generator.*`` names).
 - ``clm`` (the Accelerate loop): ``accelerator.save_state``'s ``model.safetensors``, ``optimizer.bin``,
   ``scheduler.bin`` and ``random_states_<rank>.pkl``, plus the loop's own ``training_state.json``,
   written last.
@@ -37,6 +38,7 @@ LAYOUTS = {
     "clm": {"files": ("model.safetensors", TRAINING_STATE, "optimizer.bin", "scheduler.bin"),
             "state": TRAINING_STATE, "states": ("optimizer.bin", "scheduler.bin"), "rng": "random_states_*.pkl"},
 }
+LAYOUTS["electra"] = LAYOUTS["mlm"]  # both Trainer's; told apart by the names of their weights
 
 
 def checkpoints_in(output_dir: Path) -> list[Path]:
@@ -46,11 +48,18 @@ def checkpoints_in(output_dir: Path) -> list[Path]:
 
 
 def layout_of(path: Path) -> str | None:
-    """Which objective wrote the checkpoint ``path`` (``"mlm"`` or ``"clm"``), from its state file."""
-    for objective, layout in LAYOUTS.items():
-        if (Path(path) / layout["state"]).is_file():
-            return objective
-    return None
+    """Which objective wrote the checkpoint ``path`` (``"mlm"``, ``"electra"`` or ``"clm"``), from its files."""
+    path = Path(path)
+    if (path / TRAINING_STATE).is_file():
+        return "clm"
+    if not (path / "trainer_state.json").is_file():
+        return None
+    try:
+        with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
+            joint = any(name.startswith("discriminator.") for name in weights.keys())
+    except Exception:  # missing or corrupt weights: check_checkpoint says so, in words
+        return None
+    return "electra" if joint else "mlm"
 
 
 def check_checkpoint(path: Path, objective: str = "mlm") -> None:

@@ -78,12 +78,13 @@ def unigram_loss(train_ids, targets, vocab_size: int, max_train_tokens: int = 5_
     return float(-(counts / counts.sum()).log()[targets].mean())
 
 
-def pretraining_warnings(final_eval_loss: float, unigram: float, initial_eval_loss: float | None) -> list[str]:
+def pretraining_warnings(final_eval_loss: float, unigram: float, initial_eval_loss: float | None,
+                         what: str = "The eval loss") -> list[str]:
     """Plain words when a pretrained model's eval loss did not get below the unigram baseline."""
     if final_eval_loss < unigram:
         return []
     start = f" (it started at {initial_eval_loss:.3f})" if initial_eval_loss is not None else ""
-    return [f"The eval loss ended at {final_eval_loss:.3f}{start}, not below {unigram:.3f}, the loss of a unigram "
+    return [f"{what} ended at {final_eval_loss:.3f}{start}, not below {unigram:.3f}, the loss of a unigram "
             "model that only knows how often each token occurs: the model has learned token frequencies, not yet "
             "context. Train longer (--max-steps), on more text, or with a tuned --learning-rate; at toy scale this "
             "is expected."]

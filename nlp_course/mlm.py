@@ -38,9 +38,9 @@ from nlp_course.runs import (
 from nlp_course.runtime import DeviceInfo, detect_device
 
 
-def training_arguments(config: RunConfig, device: DeviceInfo) -> TrainingArguments:
-    """The slide's ``run_mlm`` settings, at the run's scale."""
-    return TrainingArguments(
+def training_arguments(config: RunConfig, device: DeviceInfo, **overrides) -> TrainingArguments:
+    """The slide's ``run_mlm`` settings, at the run's scale (``overrides``: other values, as ELECTRA's optimizer)."""
+    settings = dict(
         output_dir=str(config.output_dir),
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
@@ -70,6 +70,7 @@ def training_arguments(config: RunConfig, device: DeviceInfo) -> TrainingArgumen
         dataloader_num_workers=0,  # the collator's epoch is set by a callback in this process
         disable_tqdm=False,
     )
+    return TrainingArguments(**{**settings, **overrides})
 
 
 def tensorboard_callback(config: RunConfig) -> TensorBoardCallback:

@@ -102,16 +102,21 @@ def matmul_params(model) -> int:
     return sum(p.numel() for p in model.parameters() if id(p) not in position)
 
 
-def training_plan(model, steps: int, tokens_per_step: int, seq_length: int, tflops: float = T4_TFLOPS) -> str:
+def training_plan(model, steps: int, tokens_per_step: int, seq_length: int, tflops: float = T4_TFLOPS,
+                  per_token: float | None = None) -> str:
     """One line: a run's tokens and FLOPs, and how long it should take at ``tflops`` TFLOP/s (a T4's assumed rate).
+
+    ``per_token``: the training FLOPs per token when ``flops_per_token`` of the model does not say it
+    (ELECTRA's two models: ``nlp_course.electra.step_flops``).
 
     >>> from transformers import GPT2Config, GPT2LMHeadModel
     >>> tiny = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=1000, n_positions=64))
     >>> training_plan(tiny, steps=100, tokens_per_step=1024, seq_length=64).split(";")[0]
     'planned: 100 steps x 1,024 tokens = 102,400 tokens, 1.0e+11 FLOPs'
     """
-    per_token = flops_per_token(matmul_params(model), model.config.num_hidden_layers, model.config.hidden_size,
-                                seq_length)
+    if per_token is None:
+        per_token = flops_per_token(matmul_params(model), model.config.num_hidden_layers, model.config.hidden_size,
+                                    seq_length)
     total = steps * tokens_per_step * per_token
     minutes = total / (tflops * 1e12) / 60
     duration = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"

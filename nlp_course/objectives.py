@@ -69,13 +69,16 @@ class SeededMLMCollator:
     """
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15, seed: int = 0, epoch: int = -1,
-                 pad_to_multiple_of: int | None = None):
+                 pad_to_multiple_of: int | None = None, mask_replace_prob: float = 0.8,
+                 random_replace_prob: float = 0.1):
         if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
             raise ValueError("Masked language modelling needs a tokenizer with a mask token and a padding token.")
         if not 0 < mlm_probability < 1:
             raise ValueError(f"mlm_probability must be between 0 and 1, got {mlm_probability}.")
         self.tokenizer, self.mlm_probability, self.seed, self.epoch = tokenizer, mlm_probability, seed, epoch
         self.pad_to_multiple_of = pad_to_multiple_of
+        # BERT's 80/10/10 by default; ELECTRA's generator input is 85 % <mask>, 15 % unchanged, no random token
+        self.mask_replace_prob, self.random_replace_prob = mask_replace_prob, random_replace_prob
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         if "labels" in examples[0]:  # already masked (an evaluation set masked once): pad, never re-mask
@@ -85,7 +88,8 @@ class SeededMLMCollator:
             for e in examples:
                 ids = list(e["input_ids"])
                 generator = torch.Generator().manual_seed(_example_seed(self.seed, self.epoch, ids))
-                masked, label = mask_tokens(torch.tensor([ids]), self.tokenizer, generator, self.mlm_probability)
+                masked, label = mask_tokens(torch.tensor([ids]), self.tokenizer, generator, self.mlm_probability,
+                                            self.mask_replace_prob, self.random_replace_prob)
                 rows.append((masked[0].tolist(), label[0].tolist()))
         batch = self.tokenizer.pad({"input_ids": [r[0] for r in rows]}, pad_to_multiple_of=self.pad_to_multiple_of,
                                    return_tensors="pt")
@@ -104,12 +108,14 @@ class MaskingEpochCallback(TrainerCallback):
         self.collator.epoch = int((state.epoch or 0) + 1e-6)  # 0.9999… at an epoch boundary is 1
 
 
-def mask_once(dataset, tokenizer, seed: int, mlm_probability: float = 0.15):
+def mask_once(dataset, tokenizer, seed: int, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
+              random_replace_prob: float = 0.1):
     """An evaluation set masked once, with ``labels``: every evaluation then scores the same tokens.
 
     ``SeededMLMCollator`` passes examples that already have labels through unchanged.
     """
-    collator = SeededMLMCollator(tokenizer, mlm_probability=mlm_probability, seed=seed, epoch=-1)
+    collator = SeededMLMCollator(tokenizer, mlm_probability=mlm_probability, seed=seed, epoch=-1,
+                                 mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob)
 
     def mask(batch):
         out = collator([{"input_ids": ids} for ids in batch["input_ids"]])

@@ -3,6 +3,7 @@
     python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --profile toy
     python -m nlp_course.pretrain mlm --output-dir runs/roberta-toy --resume          # after a crash
     torchrun --nproc_per_node 2 -m nlp_course.pretrain mlm --output-dir runs/roberta-2p
+    python -m nlp_course.pretrain electra --output-dir runs/electra-toy --profile toy  # ELECTRA, same options
     python -m nlp_course.pretrain clm --output-dir runs/gpt2-code-toy --profile toy   # GPT-2 on Python code
     torchrun --nproc_per_node 2 -m nlp_course.pretrain clm --output-dir runs/gpt2-code-2p
 
@@ -12,6 +13,12 @@ with ``initial_eval_loss``, ``final_eval_loss``, ``final_perplexity``, ``steps``
 ``tokens_per_second`` and ``world_size``. Masks are a pure function of the seed, the epoch and the
 example, so a run killed and resumed ends where the uninterrupted run ends.
 
+``electra`` is notebook 05's: ``mlm``'s corpus, tokenizer, blocks, options and checkpoints, with a
+generator and a discriminator trained together (``nlp_course.electra.run_electra``) and
+``--generator-ratio`` and ``--discriminator-weight``; it writes ``final/discriminator/`` and
+``final/generator/`` and adds ``discriminator_accuracy``, ``discriminator_auc``, ``replaced_fraction``
+and ``generator_accuracy`` (held-out text) to ``metrics.json``. Blocks are 128 tokens by default
+(ELECTRA-Small's), or the profile's if shorter.
 ``mlm`` is notebook 04's model, collator and training arguments with ``Trainer`` (``nlp_course.mlm.run_mlm``); the corpus is used
 as it comes, in whole documents (the notebook's perplexity sampling is a lesson, not applied here).
 ``clm`` is notebook 06's Accelerate loop (``nlp_course.clm.run_clm``): CodeParrot's filters,
@@ -24,7 +31,7 @@ This module is the command line only: its parser, and a dispatch to the run of e
 a ``nlp_course.runs.RunConfig`` built from the options. ``--block-size`` (mlm) and ``--seq-length``
 (clm) are one setting, ``seq_length``, and either spelling works for both.
 
-Taught in: 04_pretraining_roberta and 06_pretraining_gpt2_code.
+Taught in: 04_pretraining_roberta, 05_pretraining_electra and 06_pretraining_gpt2_code.
 """
 
 from __future__ import annotations
@@ -33,11 +40,12 @@ import argparse
 import sys
 
 from nlp_course.clm import run_clm
+from nlp_course.electra import run_electra
 from nlp_course.errors import output_dir_option, run_command
 from nlp_course.mlm import run_mlm
 from nlp_course.runs import make_run_config
 
-RUNS = {"mlm": run_mlm, "clm": run_clm}
+RUNS = {"mlm": run_mlm, "electra": run_electra, "clm": run_clm}
 
 
 def _add_run_options(sub, tokenizer_help: str) -> None:
@@ -67,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tokens per training block (default: the profile's seq_length)")
     mlm.add_argument("--batch-size", type=int, help="blocks per device per step (default: the profile's)")
     mlm.add_argument("--eval-fraction", type=float, help="share of documents held out (default 0.1)")
+
+    electra = sub.add_parser("electra", help="replaced-token detection: an ELECTRA (generator + discriminator) "
+                                             "from scratch on the Spanish corpus")
+    _add_run_options(electra, "the course's Spanish tokenizer")
+    for action in mlm._actions:  # the corpus and data options are mlm's
+        if action.dest in ("corpus", "corpus_config", "max_documents", "seq_length", "batch_size", "eval_fraction"):
+            electra._add_action(action)
+    electra.add_argument("--generator-ratio", type=float,
+                         help="the generator's width as a share of the discriminator's (default 0.25; the paper's best 0.25-0.5)")
+    electra.add_argument("--discriminator-weight", type=float,
+                         help="lambda, the weight of the discriminator's loss (default 50, as the paper)")
 
     clm = sub.add_parser("clm", help="causal language modelling: a GPT-2 from scratch on Python code (an Accelerate loop)")
     _add_run_options(clm, "the course's code tokenizer")

@@ -10,7 +10,7 @@
   run writes before training (``run_config.json``, ``initial_metrics.json``) and after it (the final
   model in ``final/``, then ``metrics.json``, written last and whole).
 
-The training itself is in ``nlp_course.mlm`` and ``nlp_course.clm``; the command line in
+The training itself is in ``nlp_course.mlm``, ``nlp_course.electra`` and ``nlp_course.clm``; the command line in
 ``nlp_course.pretrain``.
 
 Taught in: 04_pretraining_roberta and 06_pretraining_gpt2_code (their command-line sections).
@@ -36,8 +36,8 @@ from nlp_course.tokenization import course_tokenizer
 
 RUN_CONFIG = "run_config.json"
 INITIAL_METRICS = "initial_metrics.json"
-OBJECTIVES = ("mlm", "clm")
-COURSE_TOKENIZER = {"mlm": "es", "clm": "code"}  # the course tokenizer each objective uses by default
+OBJECTIVES = ("mlm", "electra", "clm")
+COURSE_TOKENIZER = {"mlm": "es", "electra": "es", "clm": "code"}  # the course tokenizer each objective uses by default
 # Options that may change between a run and its resume: how long, how often, where, how fast
 RESUMABLE = ("output_dir", "resume", "max_steps", "save_steps", "eval_steps", "compile", "wandb")
 
@@ -46,7 +46,7 @@ RESUMABLE = ("output_dir", "resume", "max_steps", "save_steps", "eval_steps", "c
 class RunConfig:
     """Everything a pretraining run is. Sizes come from the profile; the rest from options or the profile."""
 
-    objective: str  # "mlm" (a RoBERTa, Trainer) or "clm" (a GPT-2 on code, an Accelerate loop)
+    objective: str  # "mlm" (a RoBERTa, Trainer), "electra" (generator + discriminator, Trainer) or "clm" (a GPT-2 on code, an Accelerate loop)
     output_dir: Path
     profile: Profile
     resume: str | None  # None, "latest" or a checkpoint folder
@@ -72,6 +72,8 @@ class RunConfig:
     num_layers: int
     num_heads: int
     world_size: int  # processes (torchrun); clm: each reads its own share of the files
+    generator_ratio: float | None = None  # electra: the generator's width as a share of the discriminator's
+    discriminator_weight: float | None = None  # electra: lambda, the weight of the discriminator's loss
 
     @property
     def tokenizer_name(self) -> str:
@@ -101,6 +103,11 @@ def _check_numbers(options: dict) -> None:
         raise PretrainError(f"--learning-rate must be between 0 and 1, got {options['learning_rate']}.")
     if options.get("weight_decay") is not None and not 0 <= options["weight_decay"] < 1:
         raise PretrainError(f"--weight-decay must be between 0 and 1, got {options['weight_decay']}.")
+    if options.get("generator_ratio") is not None and not 0 < options["generator_ratio"] <= 1:
+        raise PretrainError(f"--generator-ratio must be above 0 and at most 1 (the paper's best: 0.25 to 0.5), "
+                            f"got {options['generator_ratio']}.")
+    if options.get("discriminator_weight") is not None and not options["discriminator_weight"] > 0:
+        raise PretrainError(f"--discriminator-weight must be positive (the paper's: 50), got {options['discriminator_weight']}.")
     if options.get("warmup_steps") is not None and options["warmup_steps"] < 0:
         raise PretrainError(f"--warmup-steps must be 0 or more, got {options['warmup_steps']}.")
 
@@ -122,7 +129,8 @@ def make_run_config(objective: str, output_dir: Path, profile: str | Profile | N
         value = options.pop(name, None)
         return default if value is None else value
 
-    mlm = objective == "mlm"
+    mlm = objective in ("mlm", "electra")  # both pretrain an encoder on the Spanish corpus
+    electra = objective == "electra"
     eval_steps = option("eval_steps", profile.eval_steps)
     config = RunConfig(
         objective=objective,
@@ -133,7 +141,8 @@ def make_run_config(objective: str, output_dir: Path, profile: str | Profile | N
         corpus_config=option("corpus_config", profile.corpus_es_config if mlm else None),
         tokenizer=option("tokenizer", None),
         max_documents=option("max_documents", profile.max_documents if mlm else None),
-        seq_length=option("seq_length", profile.seq_length),
+        # ELECTRA-Small's sequences are 128 tokens; the same budget of tokens then buys more steps
+        seq_length=option("seq_length", min(profile.seq_length, 128) if electra else profile.seq_length),
         batch_size=option("batch_size", profile.batch_size),
         grad_accumulation=option("grad_accumulation", profile.grad_accumulation),
         learning_rate=option("learning_rate", profile.learning_rate),
@@ -151,6 +160,8 @@ def make_run_config(objective: str, output_dir: Path, profile: str | Profile | N
         num_layers=profile.num_layers,
         num_heads=profile.num_heads,
         world_size=option("world_size", int(os.environ.get("WORLD_SIZE", "1"))),
+        generator_ratio=option("generator_ratio", 0.25) if electra else None,
+        discriminator_weight=option("discriminator_weight", 50.0) if electra else None,
     )
     if options:
         raise PretrainError(f"Unknown option(s) for a pretraining run: {', '.join(sorted(options))}.")
@@ -181,7 +192,8 @@ def resolve_resume(config: RunConfig) -> Path | None:
         checkpoint = Path(config.resume)
     written_by = layout_of(checkpoint) if checkpoint.is_dir() else None
     if written_by not in (None, config.objective):
-        raise PretrainError(f"{str(checkpoint)!r} is a checkpoint of a {written_by} run, not of this {config.objective} "
+        article = "an" if written_by[0] in "aeiou" else "a"
+        raise PretrainError(f"{str(checkpoint)!r} is a checkpoint of {article} {written_by} run, not of this {config.objective} "
                             f"run: resume it with `python -m nlp_course.pretrain {written_by}`, or start a new run "
                             "in another --output-dir.")
     check_checkpoint(checkpoint, config.objective)
