@@ -71,7 +71,7 @@ GENERATOR_RATIO = 0.25  # the paper's best generators are 1/4 to 1/2 of the disc
 DISCRIMINATOR_WEIGHT = 50.0  # lambda in the paper: the discriminator's loss is much smaller per token
 ELECTRA_SMALL = {"embedding_size": 128, "hidden_size": 256, "num_layers": 12, "num_heads": 4,
                  "intermediate_size": 1024, "seq_length": 128, "learning_rate": 5e-4, "batch_size": 128}
-COLLAPSE_RECALL = 0.02  # below this recall the discriminator calls (almost) every token original
+COLLAPSE_RECALL = 0.05  # below this recall the discriminator calls (almost) every token original
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +157,7 @@ class ElectraPretrainingOutput(ModelOutput):
     generator_token_loss: torch.Tensor | None = None
     generator_argmax_hit: torch.Tensor | None = None
     generator_sample_hit: torch.Tensor | None = None
+    corrupted_ids: torch.Tensor | None = None  # what the discriminator read
 
 
 def evaluation_noise(input_ids: torch.Tensor) -> torch.Generator:
@@ -236,6 +237,7 @@ class ElectraPretrainingModel(torch.nn.Module):
             generator_token_loss=per_token(token_loss.detach()),
             generator_argmax_hit=per_token(logits.detach().argmax(-1) == labels[masked]),
             generator_sample_hit=per_token(sampled == labels[masked]),
+            corrupted_ids=corrupted,
         )
 
 
@@ -310,7 +312,7 @@ def detection_metrics(logits, is_replaced, generator_token_loss=None, generator_
 
 def compute_electra_metrics(eval_prediction) -> dict:
     """``Trainer``'s ``compute_metrics``: the predictions are ``ElectraPretrainingOutput``'s per-token fields."""
-    return detection_metrics(*eval_prediction.predictions)
+    return detection_metrics(*eval_prediction.predictions[:5])  # the ids read (last) are not a metric
 
 
 def collapse_warning(metrics: dict) -> str | None:
@@ -322,8 +324,9 @@ def collapse_warning(metrics: dict) -> str | None:
     return (f"The discriminator has collapsed: it calls almost every token original (recall {recall:.2f}), so its "
             f"accuracy {accuracy:.3f} is only the share of original tokens (1 - {replaced:.3f}). It has learnt how "
             f"often tokens are replaced, not which ones; its ROC AUC ({metrics.get('discriminator_auc', float('nan')):.2f}) "
-            "says whether it ranks them at all. Train longer on more text, or try a smaller generator "
-            "(--generator-ratio) whose samples are easier to spot.")
+            "says whether it ranks them at all. Once the generator samples plausible words, telling them apart takes "
+            "an understanding of context that only more text and more steps give (at toy scale this is expected: "
+            "notebook 05, sections 6 and 7).")
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import safetensors.torch
 import torch
 from helpers import kill_once_written, notebook_function
 from sklearn.metrics import roc_auc_score
-from transformers import AutoModelForSequenceClassification, ElectraForPreTraining, pipeline
+from transformers import AutoModelForSequenceClassification, ElectraForPreTraining, pipeline, set_seed
 
 from nlp_course.checkpoints import layout_of
 from nlp_course.data import load_corpus
@@ -36,7 +36,6 @@ from nlp_course.electra import (
     step_flops,
 )
 from nlp_course.objectives import IGNORE_INDEX, mask_tokens
-from nlp_course.packing import group_texts
 from nlp_course.pretrain import main
 
 TINY = SimpleNamespace(hidden_size=64, num_layers=2, num_heads=2)
@@ -178,7 +177,8 @@ def test_flops_give_mlm_more_steps_at_electra_small_sizes():
     # by hand: the discriminator's body, 12 layers of 4 h^2 + 2 h ffn and the 128 -> 256 projection, 6 FLOPs each
     body = 6 * (128 * 256 + 12 * (4 * 256**2 + 2 * 256 * 1024)) + 12 * 12 * 256 * 128
     assert mlm == pytest.approx(body + 6 * (256 * 128 + 30_522 * 128) * 0.15)
-    assert 1.05 < electra / mlm < 1.4  # the paper's FLOPs script: MLM gets about 1.3x ELECTRA's steps
+    # lookups free: about 1.08 (the paper's script, counting lookups as dense products, gave BERT-Small 1.45x the steps)
+    assert 1.05 < electra / mlm < 1.2
 
 
 # ---------------------------------------------------------------- the detector's metrics
@@ -210,20 +210,27 @@ def test_collapse_is_reported_in_words():
 
 
 def test_the_discriminator_learns_when_replacements_are_detectable(tokenizer, corpus_blocks):
-    """Uniformly random replacements: a wiring bug would leave the AUC at 0.5, as the generator's do at toy scale."""
-    torch.manual_seed(0)
-    model = electra_model(tokenizer, TINY, 64, replacement="uniform")
-    collator = electra_collator(tokenizer, seed=0, pad_to_multiple_of=None)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, eps=1e-6, weight_decay=0.01)
+    """Uniformly random replacements: a wiring bug would leave the AUC at 0.5, as the generator's do at toy scale.
+
+    Against uniform replacements even a detector that ignores the context (a token's rarity) reaches about
+    0.83, so this shows that the discriminator's side learns, not that it reads context.
+    """
+    set_seed(0)
+    steps = 100
+    model = electra_model(tokenizer, SimpleNamespace(hidden_size=32, num_layers=1, num_heads=1), 32, replacement="uniform")
+    collator = electra_collator(tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, eps=1e-6, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 10) * max(0.0, 1 - s / steps))
     train, held_out = corpus_blocks
     order = torch.Generator().manual_seed(0)
-    for step in range(SANITY_STEPS):
+    for step in range(steps):
         collator.epoch = step
         index = torch.randperm(len(train), generator=order)[:16].tolist()
         model(**collator([{"input_ids": train[i]} for i in index])).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        optimizer.zero_grad()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
     model.eval()
     collator.epoch = -1
     with torch.no_grad():
@@ -231,14 +238,17 @@ def test_the_discriminator_learns_when_replacements_are_detectable(tokenizer, co
     assert detection_metrics(out.discriminator_logits, out.is_replaced)["discriminator_auc"] >= 0.8
 
 
-SANITY_STEPS = 150
-
-
 @pytest.fixture(scope="module")
 def corpus_blocks(tokenizer):
+    """Blocks of 32 tokens (<s> ... </s>) from the course corpus: the first five documents held out."""
     documents = [row["text"] for row in load_corpus("corpus_es")]
-    ids = tokenizer(documents[:-4])["input_ids"], tokenizer(documents[-4:])["input_ids"]
-    return tuple(group_texts({"input_ids": part}, 64)["input_ids"] for part in ids)
+
+    def pack(texts, length=32):
+        stream = [t for d in texts for t in tokenizer(d, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]]
+        n = length - 2
+        return [[tokenizer.bos_token_id, *stream[i:i + n], tokenizer.eos_token_id] for i in range(0, len(stream) - n + 1, n)]
+
+    return pack(documents[5:]), pack(documents[:5])
 
 
 # ---------------------------------------------------------------- the command line
