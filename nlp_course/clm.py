@@ -17,8 +17,10 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets.distributed
 import torch
@@ -31,7 +33,7 @@ from nlp_course.checkpoints import TRAINING_STATE, save_accelerate_checkpoint
 from nlp_course.code_corpus import filter_code, iter_filtered_code, load_code_corpus
 from nlp_course.errors import DataSourceError, HubUnavailableError, PretrainError, RunInterrupted
 from nlp_course.evaluation import evaluate_lm, perplexity, pretraining_warnings, unigram_loss
-from nlp_course.files import StopRequest, lock_folder
+from nlp_course.files import StopRequest, lock_folder, outputs_dir
 from nlp_course.models import flops_per_token, gpt2_config, matmul_params, weight_decay_groups
 from nlp_course.packing import ConstantLengthDataset
 from nlp_course.runs import (
@@ -39,6 +41,7 @@ from nlp_course.runs import (
     finish_run,
     initial_eval_loss,
     load_tokenizer,
+    make_run_config,
     prepare_run,
     start_run,
 )
@@ -305,3 +308,21 @@ def run_clm(config: RunConfig) -> dict:
     accelerator.wait_for_everyone()
     accelerator.end_training()  # closes the trackers and the process group
     return metrics
+
+
+def course_code_model(profile, verbose: bool = True) -> Path:
+    """The course's GPT-2 for Python code at a profile's scale: notebook 06's, an earlier call's, or trained now
+    (``python -m nlp_course.pretrain clm``'s code), as a folder with the model and its tokenizer."""
+    base = outputs_dir() / "codeparrot" / profile.name
+    for candidate in (base / "final", base / "course" / "final"):  # notebook 06's, then an earlier call's
+        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
+            if verbose:
+                print(f"Using the course code model in {candidate}")
+            return candidate
+    if verbose:
+        print(f"No course code model for the {profile.name!r} profile yet: training one (notebook 06's recipe).")
+    out = base / "course"
+    if out.exists():  # an earlier attempt that did not finish
+        shutil.rmtree(out)
+    run_clm(make_run_config("clm", out, profile))
+    return out / "final"

@@ -10,16 +10,25 @@
 - ``learning_warnings``: plain words when a classifier learned nothing.
 - ``FunctionEndCriteria`` and ``truncate_at_function_end``: stop a code completion where the function
   ends (a new top-level ``def``, ``class``, decorator, ``if __name__`` or comment).
+- ``corpus_perplexity``: a causal LM's perplexity over a corpus done right: weighted by tokens, long
+  texts scored with a sliding window, and bits per byte to compare models with different tokenizers;
+  ``sliding_windows`` says which tokens each window predicts.
+- ``load_metric`` and ``metric_modules_dir``: accuracy, F1, precision and recall as local ``evaluate``
+  modules shipped with the package, loaded without the Hub (``evaluate.load("f1")`` needs it).
 
-Taught in: 06_pretraining_gpt2_code (perplexity, stopping) and 07_fine_tuning_classification (scores).
+Taught in: 06_pretraining_gpt2_code (perplexity, stopping), 07_fine_tuning_classification (scores) and
+09_evaluation (corpus perplexity, bits per byte, offline metrics).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -161,3 +170,125 @@ class FunctionEndCriteria(StoppingCriteria):
         completions = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
         done = [FUNCTION_END.search(text) is not None for text in completions]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+# --------------------------------------------------------------------------------------------
+# Perplexity of a corpus, done right
+# --------------------------------------------------------------------------------------------
+def sliding_windows(n_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
+    """``(begin, end, first)`` per window over ``n_tokens`` ids: the window feeds ids ``[begin, end)`` and
+    predicts ``[first, end)``, the tokens no earlier window predicted (transformers' "Perplexity of
+    fixed-length models" guide).
+
+    Windows start every ``stride`` tokens and hold ``max_length``. With ``stride < max_length`` each window
+    keeps ``max_length - stride`` earlier tokens as context, and every token but the first is predicted
+    exactly once. ``stride == max_length`` gives disjoint chunks: a chunk's first token has no context,
+    so it is not predicted (``n_tokens`` minus the number of chunks in all).
+    """
+    if max_length < 2 or not 1 <= stride <= max_length:
+        raise ValueError(f"Need max_length >= 2 and 1 <= stride <= max_length, got {max_length} and {stride}.")
+    windows, predicted_up_to = [], 0
+    for begin in range(0, max(n_tokens - 1, 0), stride):
+        end = min(begin + max_length, n_tokens)
+        first = max(predicted_up_to, begin + 1)  # a window's first token has no context inside it
+        if first < end:
+            windows.append((begin, end, first))
+        predicted_up_to = end
+        if end == n_tokens:
+            break
+    return windows
+
+
+def _window_nll(model, windows: list[tuple[list[int], int]], batch_size: int) -> list[float]:
+    """Summed negative log-likelihood (nats) of the tokens ``ids[first:]`` of each ``(ids, first)`` window."""
+    device, sums = next(model.parameters()).device, []
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.zeros(len(batch), width, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        labels = torch.full_like(input_ids, -100)  # right padding: the real tokens keep their positions
+        for row, (ids, first) in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+            labels[row, first : len(ids)] = torch.tensor(ids[first:])
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+        nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), labels[:, 1:].to(device), reduction="none")
+        sums += nll.sum(dim=1).double().tolist()  # ignored labels (-100) add 0
+    return sums
+
+
+def corpus_perplexity(model, tokenizer, texts, max_length: int | None = None, stride: int | None = None,
+                      batch_size: int = 8) -> dict:
+    """Perplexity of a causal language model (GPT-2 and the like) over a corpus, weighted by tokens.
+
+    ``perplexity`` is exp of the mean negative log-likelihood per predicted token over the whole corpus
+    (``nll``, in nats; ``tokens`` predicted tokens): a long text weighs as many tokens as it has.
+    ``mean_of_text_perplexities`` is the mean of each text's own perplexity, what the ``evaluate``
+    perplexity metric reports: short texts weigh as much as long ones, so it is here only for contrast.
+    ``bits_per_byte`` is the total NLL in bits over the UTF-8 bytes of the texts (``bytes``): unlike a
+    perplexity per token, it compares models whose tokenizers cut the text differently.
+
+    Texts are encoded as the tokenizer does by default (a tokenizer that adds a BOS lets the first word be
+    predicted; GPT-2's adds none). A text longer than ``max_length`` (default: the model's context,
+    ``n_positions`` or ``max_position_embeddings``) is scored with ``sliding_windows``: every ``stride``
+    tokens (default ``max_length // 2``), predicting only the new tokens, each once. Masked LMs do not fit:
+    they have no next-token likelihood. The model is run in eval mode without gradients, then left in the
+    mode it was in.
+    """
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    max_length = context if max_length is None else max_length
+    if max_length is None or (context and max_length > context):
+        raise ValueError(f"max_length must be given and at most the model's context ({context}), got {max_length}.")
+    stride = max_length // 2 if stride is None else stride
+    texts = list(texts)
+    encoded = tokenizer(texts, verbose=False)["input_ids"]  # verbose=False: no warning for the long texts
+    windows, owners, counts = [], [], [0] * len(texts)
+    for index, ids in enumerate(encoded):
+        for begin, end, first in sliding_windows(len(ids), max_length, stride):
+            windows.append((ids[begin:end], first - begin))
+            owners.append(index)
+            counts[index] += end - first
+    if not windows:
+        raise ValueError("corpus_perplexity() needs a text of at least two tokens: nothing is predicted.")
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            window_sums = _window_nll(model.eval(), windows, batch_size)
+    finally:
+        model.train(was_training)
+    nll = [0.0] * len(texts)  # summed over each text's windows
+    for index, window_sum in zip(owners, window_sums, strict=True):
+        nll[index] += window_sum
+    total, n_tokens, n_bytes = sum(nll), sum(counts), sum(len(text.encode("utf-8")) for text in texts)
+    return {"perplexity": perplexity(total / n_tokens), "nll": total / n_tokens, "tokens": n_tokens,
+            "bits_per_byte": total / math.log(2) / n_bytes, "bytes": n_bytes,
+            "mean_of_text_perplexities": statistics.fmean(perplexity(text_nll / count)
+                                                          for text_nll, count in zip(nll, counts, strict=True) if count)}
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics that load offline
+# --------------------------------------------------------------------------------------------
+def metric_modules_dir() -> Path:
+    """The folder of the course's ``evaluate`` metric modules (``<name>/<name>.py``), inside the package."""
+    return Path(__file__).resolve().parent / "metric_modules"
+
+
+def load_metric(name: str, **kwargs):
+    """``evaluate.load`` of the course's copy of the metric ``name`` (accuracy, f1, precision, recall): no Hub.
+
+    ``evaluate.load("f1")`` downloads the module from the Hub and fails offline; a folder holding
+    ``f1/f1.py`` loads from disk, from any working directory. ``evaluate`` copies the script into
+    ``HF_MODULES_CACHE`` (``~/.cache/huggingface/modules/evaluate_modules/metrics/<name>/<hash of the
+    code>``, read when evaluate is imported) and imports it from there; a second load reuses the copy.
+    ``kwargs`` go to ``evaluate.load`` (``config_name="multilabel"`` for lists of 0/1 labels).
+    """
+    import evaluate  # imported here: the course's training modules import this module and never need it
+
+    available = sorted(path.parent.name for path in metric_modules_dir().glob("*/*.py")
+                       if path.stem == path.parent.name)
+    if name not in available:
+        raise ValueError(f"No course metric module named {name!r}. Available: {', '.join(available)}. Others "
+                         f"(BLEU, ROUGE, ...) load from the Hub with evaluate.load(name) when online.")
+    return evaluate.load(str(metric_modules_dir() / name), **kwargs)
