@@ -19,6 +19,8 @@ from helpers import fake_checkpoint, fake_clm_checkpoint
 from transformers import RobertaConfig, RobertaForMaskedLM
 
 from nlp_course.errors import TokenizerTrainingError
+from nlp_course.finetune import main as finetune_main
+from nlp_course.pretrain import main as pretrain_main
 from nlp_course.tokenization import course_tokenizer, train_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,19 +73,26 @@ def test_resume_with_fewer_steps_than_the_checkpoint(tmp_path):
     assert "--max-steps 5 is below the step of checkpoint-10 (10)" in err
 
 
-@pytest.mark.parametrize("rate", ["-1e-3", "-1", "nan", "0", "inf"])
-def test_learning_rates_that_cannot_be(tmp_path, rate):
+def test_learning_rates_that_cannot_be(tmp_path, capsys):
+    # once the way users run it (a new interpreter: about 7 s), then every value in this process (milliseconds)
     assert "--learning-rate must be between 0 and 1" in early_error(
-        "pretrain", "mlm", "--output-dir", str(tmp_path / "o"), "--learning-rate", rate)
+        "pretrain", "mlm", "--output-dir", str(tmp_path / "o"), "--learning-rate", "nan")
+    for rate in ("-1e-3", "-1", "nan", "0", "inf"):
+        with pytest.raises(SystemExit) as exit_info:
+            pretrain_main(["mlm", "--output-dir", str(tmp_path / "o"), "--learning-rate", rate])
+        assert exit_info.value.code == 2, rate
+        assert "--learning-rate must be between 0 and 1" in capsys.readouterr().err, rate
     assert not (tmp_path / "o").exists()
 
 
-def test_output_folders_that_cannot_be(tmp_path, reviews):
+def test_output_folders_that_cannot_be(tmp_path, reviews, monkeypatch, capsys):
     assert "must name a folder" in early_error("pretrain", "mlm", "--output-dir", "", cwd=tmp_path)
-    assert "must name a folder" in early_error("finetune", "--train-file", str(reviews), "--output-dir", " ", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)  # the rest in this process (the line above covers `python -m`)
+    assert "must name a folder" in in_process_error(finetune_main, ["--train-file", str(reviews), "--output-dir", " "],
+                                                    capsys)
     (tmp_path / "a_file").write_text("x")
-    for module, args in (("pretrain", ["mlm"]), ("finetune", ["--train-file", str(reviews)])):
-        err = early_error(module, *args, "--output-dir", str(tmp_path / "a_file" / "out"))
+    for main, args in ((pretrain_main, ["mlm"]), (finetune_main, ["--train-file", str(reviews)])):
+        err = in_process_error(main, [*args, "--output-dir", str(tmp_path / "a_file" / "out")], capsys)
         assert "cannot be created" in err and "a_file" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], "nothing written"
 
@@ -115,22 +124,33 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, reviews):
 
 
 # ---------------------------------------------------------------- finetune
-def test_bad_labels_files_and_models(tmp_path, reviews, monkeypatch):
+def in_process_error(main, args, capsys) -> str:
+    """``main(args)`` in this process: exit code 2 and one ``error:`` line (the subprocess tests cover ``python -m``)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "error:" in line]) == 1, err
+    return err
+
+
+def test_bad_labels_files_and_models(tmp_path, reviews, monkeypatch, capsys):
     monkeypatch.setenv("NLP_COURSE_OUTPUTS", str(tmp_path / "outputs"))
     out = ["--output-dir", str(tmp_path / "out")]
     (tmp_path / "dicts.jsonl").write_text('{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": {"x": 2}}\n')
-    assert "not single values" in early_error("finetune", "--train-file", str(tmp_path / "dicts.jsonl"), *out)
     (tmp_path / "header.csv").write_text("text,label\n")
-    assert "no rows" in early_error("finetune", "--train-file", str(tmp_path / "header.csv"), *out)
     (tmp_path / "latin.csv").write_bytes("text,label\ncafé bueno,pos\nmalo,neg\n".encode("latin-1"))
-    assert "not UTF-8" in early_error("finetune", "--train-file", str(tmp_path / "latin.csv"), *out)
-    assert "--learning-rate must be" in early_error("finetune", "--train-file", str(reviews), "--learning-rate", "0", *out)
     bogus = tmp_path / "bogus"
     bogus.mkdir()
     for name in ("config.json", "tokenizer.json"):
         (bogus / name).write_text("{ not json")
     (bogus / "model.safetensors").write_bytes(b"\x00" * 64)
-    assert "could not be loaded" in early_error("finetune", "--train-file", str(reviews), "--model", str(bogus), *out)
+    for args, message in ((["--train-file", str(tmp_path / "dicts.jsonl")], "not single values"),
+                          (["--train-file", str(tmp_path / "header.csv")], "no rows"),
+                          (["--train-file", str(tmp_path / "latin.csv")], "not UTF-8"),
+                          (["--train-file", str(reviews), "--learning-rate", "0"], "--learning-rate must be"),
+                          (["--train-file", str(reviews), "--model", str(bogus)], "could not be loaded")):
+        assert message in in_process_error(finetune_main, [*args, *out], capsys), message
     truncated = tmp_path / "truncated"
     tokenizer = course_tokenizer("es", "toy", verbose=False)
     config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
