@@ -40,6 +40,7 @@ import numpy as np
 import safetensors.torch
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 from transformers import (
     ElectraConfig,
     ElectraForMaskedLM,
@@ -274,13 +275,7 @@ def roc_auc(scores, labels) -> float:
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2  # mean of ranks start+1 .. end
+    ranks = rankdata(scores)  # 1 .. N, ties at their mean rank
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -431,6 +426,8 @@ def pretrain_snapshots(objective: str, tokenizer, blocks: list[list[int]], sizes
     else:
         raise ValueError(f"objective must be 'mlm' or 'electra', got {objective!r}.")
     last = max(steps)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, eps=1e-6, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, last // 10)) * max(0.0, 1 - s / last))
@@ -440,7 +437,8 @@ def pretrain_snapshots(objective: str, tokenizer, blocks: list[list[int]], sizes
     while step < last:
         index = torch.randperm(len(blocks), generator=order)[:batch_size].tolist()
         collator.epoch = step  # a new mask at every step
-        loss = model(**collator([{"input_ids": blocks[i]} for i in index])).loss
+        batch = collator([{"input_ids": blocks[i]} for i in index])
+        loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -450,7 +448,8 @@ def pretrain_snapshots(objective: str, tokenizer, blocks: list[list[int]], sizes
         if progress is not None:
             progress.update(1)
         if step in steps:
-            snapshots[step] = {k: v.detach().clone() for k, v in encoder.state_dict().items() if k.startswith("electra.")}
+            snapshots[step] = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()
+                               if k.startswith("electra.")}
     return snapshots
 
 
@@ -464,6 +463,8 @@ def fine_tune_accuracy(encoder_state: dict | None, config: ElectraConfig, train:
         missing, unexpected = model.load_state_dict(encoder_state, strict=False)
         if unexpected or any(k.startswith("electra.") for k in missing):
             raise ValueError(f"the snapshot does not fit the classifier: missing {missing}, unexpected {unexpected}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     order = torch.Generator().manual_seed(seed)
     pad = config.pad_token_id
@@ -477,7 +478,7 @@ def fine_tune_accuracy(encoder_state: dict | None, config: ElectraConfig, train:
             ids = torch.full((len(rows), width), pad, dtype=torch.long)
             for r, i in enumerate(rows):
                 ids[r, :len(split["input_ids"][i])] = torch.tensor(split["input_ids"][i])
-            yield ids, (ids != pad).long(), torch.tensor([split["labels"][i] for i in rows])
+            yield ids.to(device), (ids != pad).long().to(device), torch.tensor([split["labels"][i] for i in rows]).to(device)
 
     model.train()
     for _ in range(epochs):
@@ -508,8 +509,8 @@ ELECTRA_OPTIMIZER = {"adam_beta2": 0.999, "adam_epsilon": 1e-6}  # the reference
 def final_metrics(config, trainer: Trainer, device, start: dict, wall_seconds: float) -> dict:
     """``metrics.json``: the ``mlm`` keys (losses of the joint objective; perplexity of the generator) and
     the discriminator's and generator's scores on the held-out blocks."""
-    metrics = mlm_metrics(config, trainer, device, start, wall_seconds)
-    final = trainer.evaluate()
+    metrics = mlm_metrics(config, trainer, device, start, wall_seconds)  # evaluates once more, and logs it
+    final = next(entry for entry in reversed(trainer.state.log_history) if "eval_generator_loss" in entry)
     generator_loss = final["eval_generator_loss"]
     warnings = pretraining_warnings(generator_loss, start["unigram_eval_loss"], start.get("initial_generator_loss"),
                                     what="The generator's eval loss")

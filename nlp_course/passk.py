@@ -250,6 +250,9 @@ def run_samples(problems: dict[str, dict], samples: list[dict], timeout: float =
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise RunInterrupted("Interrupted: no results were written; run the command again to score the samples.") from None
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # an error: the queued samples are not run first
+        raise
     finally:
         pool.shutdown(wait=True)
     return results

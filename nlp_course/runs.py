@@ -141,14 +141,16 @@ def make_run_config(objective: str, output_dir: Path, profile: str | Profile | N
         corpus_config=option("corpus_config", profile.corpus_es_config if mlm else None),
         tokenizer=option("tokenizer", None),
         max_documents=option("max_documents", profile.max_documents if mlm else None),
-        # ELECTRA-Small's sequences are 128 tokens; the same budget of tokens then buys more steps
+        # ELECTRA-Small's sequences are 128 tokens
         seq_length=option("seq_length", min(profile.seq_length, 128) if electra else profile.seq_length),
         batch_size=option("batch_size", profile.batch_size),
         grad_accumulation=option("grad_accumulation", profile.grad_accumulation),
         learning_rate=option("learning_rate", profile.learning_rate),
         weight_decay=option("weight_decay", 0.01 if mlm else 0.1),  # RoBERTa's and GPT-3's
         warmup_steps=option("warmup_steps", None),
-        max_steps=option("max_steps", profile.max_steps),
+        # ELECTRA's shorter blocks: the same budget of tokens as the profile's steps (notebook 05 does the same)
+        max_steps=option("max_steps", profile.max_steps * profile.seq_length // min(profile.seq_length, 128)
+                         if electra else profile.max_steps),
         eval_steps=eval_steps,
         save_steps=option("save_steps", eval_steps),
         eval_fraction=option("eval_fraction", 0.1),
