@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import itertools
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from nlp_course.models import flops_per_token, gpt2_config, matmul_params, weigh
 from nlp_course.packing import ConstantLengthDataset
 from nlp_course.runs import (
     RunConfig,
+    course_model,
     finish_run,
     initial_eval_loss,
     load_tokenizer,
@@ -313,16 +313,6 @@ def run_clm(config: RunConfig) -> dict:
 def course_code_model(profile, verbose: bool = True) -> Path:
     """The course's GPT-2 for Python code at a profile's scale: notebook 06's, an earlier call's, or trained now
     (``python -m nlp_course.pretrain clm``'s code), as a folder with the model and its tokenizer."""
-    base = outputs_dir() / "codeparrot" / profile.name
-    for candidate in (base / "final", base / "course" / "final"):  # notebook 06's, then an earlier call's
-        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
-            if verbose:
-                print(f"Using the course code model in {candidate}")
-            return candidate
-    if verbose:
-        print(f"No course code model for the {profile.name!r} profile yet: training one (notebook 06's recipe).")
-    out = base / "course"
-    if out.exists():  # an earlier attempt that did not finish
-        shutil.rmtree(out)
-    run_clm(make_run_config("clm", out, profile))
-    return out / "final"
+    return course_model(outputs_dir() / "codeparrot" / profile.name,
+                        lambda out: run_clm(make_run_config("clm", out, profile)), "code model",
+                        "notebook 06's recipe", verbose)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,20 +49,21 @@ from transformers import (
 )
 from transformers.utils import ModelOutput
 
-from nlp_course.errors import PretrainError, RunInterrupted
+from nlp_course.errors import PretrainError
 from nlp_course.evaluation import perplexity, pretraining_warnings
 from nlp_course.files import StopRequest, lock_folder
 from nlp_course.mlm import (
     StopOnRequest,
     load_documents,
     tensorboard_callback,
+    train_to_the_end,
     training_arguments,
     unigram_baseline,
 )
 from nlp_course.mlm import final_metrics as mlm_metrics
 from nlp_course.objectives import IGNORE_INDEX, MaskingEpochCallback, SeededMLMCollator, mask_once
 from nlp_course.packing import prepare_blocks
-from nlp_course.runs import finish_run, initial_eval_loss, load_tokenizer, prepare_run, start_run
+from nlp_course.runs import load_tokenizer, prepare_run
 from nlp_course.runtime import detect_device
 
 ELECTRA_MASKING = {"mlm_probability": 0.15, "mask_replace_prob": 0.85, "random_replace_prob": 0.0}
@@ -512,7 +511,8 @@ def final_metrics(config, trainer: Trainer, device, start: dict, wall_seconds: f
     metrics = mlm_metrics(config, trainer, device, start, wall_seconds)  # evaluates once more, and logs it
     final = next(entry for entry in reversed(trainer.state.log_history) if "eval_generator_loss" in entry)
     generator_loss = final["eval_generator_loss"]
-    warnings = pretraining_warnings(generator_loss, start["unigram_eval_loss"], start.get("initial_generator_loss"),
+    initial_generator_loss = start.get("initial_evaluation", {}).get("eval_generator_loss")  # None after a resume
+    warnings = pretraining_warnings(generator_loss, start["unigram_eval_loss"], initial_generator_loss,
                                     what="The generator's eval loss")
     collapse = collapse_warning({k.removeprefix("eval_"): v for k, v in final.items()})
     metrics.update({
@@ -562,25 +562,7 @@ def run_electra(config) -> dict:
                              compute_metrics=compute_electra_metrics,
                              callbacks=[MaskingEpochCallback(collator), tensorboard_callback(config),
                                         StopOnRequest(stop)])
-    if checkpoint is None:
-        first = trainer.evaluate()
-        start = {"initial_eval_loss": first["eval_loss"], "initial_generator_loss": first["eval_generator_loss"]}
-        if trainer.is_world_process_zero():
-            start_run(config, start["initial_eval_loss"])
-    else:
-        start = {**json.loads((checkpoint / "trainer_state.json").read_text()),
-                 "initial_eval_loss": initial_eval_loss(config.output_dir)}
-    start["unigram_eval_loss"] = unigram_baseline(tokenizer, train_blocks, eval_blocks)
-    started = time.perf_counter()
-    with stop:  # a first Ctrl-C stops at the end of a step, with a checkpoint: never half a checkpoint
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if stop.requested:
-        raise RunInterrupted(f"Interrupted at step {trainer.state.global_step}, saved as checkpoint-"
-                             f"{trainer.state.global_step}: continue with the same command and --resume.")
-    metrics = final_metrics(config, trainer, device, start, time.perf_counter() - started)
-    if trainer.is_world_process_zero():
-        unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-        finish_run(config.output_dir, lambda folder: save_electra(unwrapped, tokenizer, folder), metrics)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    return metrics
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    return train_to_the_end(config, trainer, checkpoint, stop, device,
+                            unigram_baseline(tokenizer, train_blocks, eval_blocks), final_metrics,
+                            lambda folder: save_electra(unwrapped, tokenizer, folder))

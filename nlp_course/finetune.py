@@ -62,26 +62,16 @@ from nlp_course.files import (
 )
 from nlp_course.mlm import run_mlm
 from nlp_course.profiles import Profile, get_profile
-from nlp_course.runs import make_run_config
+from nlp_course.runs import course_model, make_run_config
 from nlp_course.runtime import DeviceInfo, can_load, detect_device
 from nlp_course.tokenization import course_tokenizer, save_tokenizer, tokenizer_fit, train_tokenizer
 
 
 def course_encoder(profile: Profile, verbose: bool = True) -> Path:
     """The course's pretrained Spanish encoder for a profile: notebook 04's, the CLI's, or trained now."""
-    base = outputs_dir() / "roberta" / profile.name
-    for candidate in (base / "final", base / "course" / "final"):  # notebook 04's, then an earlier call's
-        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
-            if verbose:
-                print(f"Using the course encoder in {candidate}")
-            return candidate
-    if verbose:
-        print(f"No pretrained course encoder for the {profile.name!r} profile yet: pretraining one (notebook 04's recipe).")
-    out = base / "course"
-    if out.exists():  # an earlier attempt that did not finish
-        shutil.rmtree(out)
-    run_mlm(make_run_config("mlm", out, profile))
-    return out / "final"
+    return course_model(outputs_dir() / "roberta" / profile.name,
+                        lambda out: run_mlm(make_run_config("mlm", out, profile)), "encoder", "notebook 04's recipe",
+                        verbose)
 
 
 def load_splits(args):

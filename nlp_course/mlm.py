@@ -171,23 +171,38 @@ def run_mlm(config: RunConfig) -> dict:
                       eval_dataset=eval_blocks, processing_class=tokenizer,
                       callbacks=[MaskingEpochCallback(collator), tensorboard_callback(config), StopOnRequest(stop)])
 
+    return train_to_the_end(config, trainer, checkpoint, stop, device,
+                            unigram_baseline(tokenizer, train_blocks, eval_blocks), final_metrics,
+                            lambda folder: trainer.save_model(str(folder)))  # weights, config, tokenizer
+
+
+def train_to_the_end(config: RunConfig, trainer: Trainer, checkpoint, stop: StopRequest, device: DeviceInfo,
+                     unigram_eval_loss: float, metrics_of, save_final) -> dict:
+    """What every ``Trainer`` objective does around training (``mlm`` and ``electra``).
+
+    A new run evaluates the untrained model first (``start["initial_evaluation"]``, all its metrics) and
+    writes ``run_config.json``; a resumed one reads its step from the checkpoint. Then training, with a
+    first Ctrl-C stopping at the end of a step with a checkpoint; ``metrics_of(config, trainer, device,
+    start, seconds)``; ``save_final(folder)`` into ``final/`` and ``metrics.json`` last (main process).
+    """
     if checkpoint is None:
-        start = {"initial_eval_loss": trainer.evaluate()["eval_loss"]}
+        first = trainer.evaluate()
+        start = {"initial_eval_loss": first["eval_loss"], "initial_evaluation": first}
         if trainer.is_world_process_zero():
             start_run(config, start["initial_eval_loss"])
     else:
         start = {**json.loads((checkpoint / "trainer_state.json").read_text()),
                  "initial_eval_loss": initial_eval_loss(config.output_dir)}
-    start["unigram_eval_loss"] = unigram_baseline(tokenizer, train_blocks, eval_blocks)
+    start["unigram_eval_loss"] = unigram_eval_loss
     started = time.perf_counter()
     with stop:  # a first Ctrl-C stops at the end of a step, with a checkpoint: never half a checkpoint
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if stop.requested:
         raise RunInterrupted(f"Interrupted at step {trainer.state.global_step}, saved as checkpoint-"
                              f"{trainer.state.global_step}: continue with the same command and --resume.")
-    metrics = final_metrics(config, trainer, device, start, time.perf_counter() - started)
+    metrics = metrics_of(config, trainer, device, start, time.perf_counter() - started)
     if trainer.is_world_process_zero():
-        finish_run(config.output_dir, lambda folder: trainer.save_model(str(folder)), metrics)  # weights, config, tokenizer
+        finish_run(config.output_dir, save_final, metrics)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return metrics

@@ -6,6 +6,7 @@
 - ``make_run_config(objective, output_dir, profile, **options)``: checks the options and builds it.
 - ``prepare_run``: every check that can fail before anything long (existing checkpoints, a resume
   with other settings, a tokenizer folder); returns the checkpoint to resume from, if any.
+- ``course_model``: a model a later chapter needs, found where its notebook saved it or trained now.
 - ``load_tokenizer``, ``start_run``, ``initial_eval_loss``, ``finish_run``: the tokenizer, the files a
   run writes before training (``run_config.json``, ``initial_metrics.json``) and after it (the final
   model in ``final/``, then ``metrics.json``, written last and whole).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,3 +272,20 @@ def finish_run(output_dir: Path, save_final: Callable[[Path], None], metrics: di
     print(json.dumps(metrics if shown is None else shown, indent=2))
     for warning in metrics.get("warnings", []):
         print(f"WARNING: {warning}", file=sys.stderr)
+
+
+def course_model(base: Path, train: Callable[[Path], None], what: str, recipe: str, verbose: bool = True) -> Path:
+    """A course model a later chapter needs: ``base/final`` (its notebook's), ``base/course/final`` (an earlier
+    call's), or trained now by ``train(base / "course")``, a run that writes ``final/``."""
+    for candidate in (base / "final", base / "course" / "final"):
+        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
+            if verbose:
+                print(f"Using the course {what} in {candidate}")
+            return candidate
+    if verbose:
+        print(f"No course {what} for the {base.name!r} profile yet: training one ({recipe}).")
+    out = base / "course"
+    if out.exists():  # an earlier attempt that did not finish
+        shutil.rmtree(out)
+    train(out)
+    return out / "final"
