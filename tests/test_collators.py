@@ -34,7 +34,9 @@ def test_compute_scores_on_a_hand_count():
     scores = compute_scores([1, 1, 1, 0, 0, 0], [1, 1, 0, 1, 0, 0], 2)
     assert scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["f1"] == pytest.approx(2 / 3)  # precision 2/3, recall 2/3
-    # three classes: per-class F1 1, 2/3, 0 -> macro 5/9
+    # three classes: class 0 right once (F1 1); class 1 one true positive, one false positive (the 2 read as 1)
+    # and one false negative (the 1 read as 2), so precision 1/2, recall 1/2, F1 1/2; class 2 no true positive (F1 0)
+    # -> macro (1 + 1/2 + 0) / 3 = 1/2
     macro = compute_scores([0, 1, 1, 2], [0, 1, 2, 1], 3)
     assert macro["f1_average"] == "macro" and macro["f1"] == pytest.approx((1 + 0.5 + 0) / 3)
 
@@ -130,13 +132,26 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tokenizer):
     assert masked_any
 
 
-def test_permutation_lm_collator_shapes_and_even_length(tokenizer):
+def test_permutation_lm_collator_predicts_the_masked_spans_only(tokenizer):
     ids = [tokenizer(s)["input_ids"] for s in SENTENCES]
     length = max(len(x) for x in ids) + max(len(x) for x in ids) % 2
     even = [x + [tokenizer.pad_token_id] * (length - len(x)) for x in ids]
     torch.manual_seed(0)
     batch = DataCollatorForPermutationLanguageModeling(tokenizer, plm_probability=1 / 6, max_span_length=3)(even)
     assert batch["perm_mask"].shape == batch["target_mapping"].shape == (2, length, length)
-    assert batch["labels"].shape == (2, length) and (batch["labels"] != -100).any()
+    # transformers 5: target_mapping is the identity (position i predicts token i) and what is predicted is told by
+    # the labels: the original token where the collator put <mask> in the input, -100 everywhere else
+    assert torch.equal(batch["target_mapping"], torch.eye(length).expand(2, length, length))
+    original = torch.tensor(even)
+    masked = batch["input_ids"] == tokenizer.mask_token_id
+    assert masked.any()
+    assert torch.equal(batch["labels"][masked], original[masked])
+    assert (batch["labels"][~masked] == -100).all()
+    assert torch.equal(batch["input_ids"][~masked], original[~masked])  # nothing else is touched
+    special = torch.isin(original, torch.tensor(tokenizer.all_special_ids))
+    assert special.any() and not masked[special].any()  # never <s>, </s> or padding
+    # perm_mask hides exactly the masked positions: no position may see one, not even the masked token itself
+    assert torch.equal(batch["perm_mask"].amax(dim=1).bool(), masked)
+    assert torch.equal(torch.diagonal(batch["perm_mask"], dim1=1, dim2=2).bool(), masked)
     with pytest.raises(ValueError, match="even"):
         DataCollatorForPermutationLanguageModeling(tokenizer)([x[:-1] for x in even])

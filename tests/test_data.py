@@ -186,7 +186,7 @@ def test_empty_file_is_an_error(tmp_path):
 
 def test_file_with_rows_but_no_text(tmp_path):
     (tmp_path / "header_only.csv").write_text("text,label\n")
-    with pytest.raises(Exception, match=r"no data|no text|Empty"):
+    with pytest.raises(DataSourceError, match=r"header_only\.csv' as csv: .*A file holds no rows \(a header alone\?\)"):
         load_corpus(tmp_path / "header_only.csv")
     pd.DataFrame({"text": ["bien", None], "label": ["a", "b"]}).to_csv(tmp_path / "hole.csv", index=False)
     with pytest.raises(DataSourceError, match="1 row"):

@@ -55,13 +55,24 @@ def test_detect_device_here_is_the_cpu(monkeypatch):
 
 
 def test_setup_notebook_returns_profile_with_device_and_prints_summary(capsys, offline, monkeypatch):
+    import importlib
+    import importlib.metadata
+    import platform
+    import re
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     profile = nlp_course.setup_notebook("toy", seed=7)
-    out = capsys.readouterr().out
-    assert profile.name == "toy" and profile.device in {"cpu", "mps"}
-    assert not profile.fp16 and not profile.bf16
-    for word in ("torch", "transformers", "datasets", "tokenizers", "device", "precision", "toy", "offline"):
-        assert word in out
+    lines = capsys.readouterr().out.splitlines()
+    here = runtime.detect_device()
+    assert profile.name == "toy" and profile.device in {"cpu", "mps"} and profile.device == here.device
+    assert profile.precision == here.precision == "fp32" and not profile.fp16 and not profile.bf16
+    rows = [tuple(re.split(r" {2,}", line, maxsplit=1)) for line in lines]
+    versions = [(lib, importlib.import_module(lib).__version__) for lib in ("torch", "transformers", "datasets", "tokenizers")]
+    versions += [(lib, importlib.metadata.version(lib)) for lib in ("accelerate", "evaluate")]  # evaluate imports slowly
+    assert rows == [("python", platform.python_version()), *versions,
+                    ("device", here.name), ("precision", "fp32"), ("Hub reachable", "no (offline)"), ("seed", "7"),
+                    ("profile", f"toy: {nlp_course.PROFILES['toy'].description}")]
+    assert len({len(line) - len(value) for line, (_, value) in zip(lines, rows, strict=True)}) == 1  # one column
 
 
 def test_setup_notebook_seeds_everything(offline):

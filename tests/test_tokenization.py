@@ -116,8 +116,13 @@ def test_each_kind_has_its_family_special_tokens(spanish, kind, family, first, l
 
 def test_wordpiece_gives_segment_ids_for_pairs(spanish):
     tok = train_tokenizer(spanish, "wordpiece", 1_000)
-    pair = tok("El hombre fue a la tienda.", "Compró leche.")
-    assert set(pair["token_type_ids"]) == {0, 1} and pair["token_type_ids"][0] == 0
+    first, second = "El hombre fue a la tienda.", "Compró leche."
+    a, b = tok.tokenize(first), tok.tokenize(second)
+    pair = tok(first, second)
+    assert tok.convert_ids_to_tokens(pair["input_ids"]) == ["[CLS]", *a, "[SEP]", *b, "[SEP]"]
+    # segment 0: [CLS], the first sentence and its [SEP]; segment 1: the second sentence and the final [SEP]
+    assert pair["token_type_ids"] == [0] * (1 + len(a) + 1) + [1] * (len(b) + 1)
+    assert len(a) > 1 and len(b) > 1
 
 
 def test_byte_level_bpe_encodes_anything_without_unknowns(spanish):
