@@ -1,19 +1,25 @@
 import json
+import math
 import os
 import random
 import subprocess
 import sys
+from collections import Counter
+from types import SimpleNamespace
 
+import datasets
 import pytest
 import torch
-from helpers import fake_checkpoint, kill_once_written, notebook_function
-from transformers import DataCollatorForLanguageModeling
+from helpers import fake_checkpoint, notebook_function
+from transformers import DataCollatorForLanguageModeling, Trainer, get_linear_schedule_with_warmup
 
+from nlp_course import mlm
 from nlp_course.checkpoints import check_checkpoint
-from nlp_course.errors import PretrainError
-from nlp_course.objectives import IGNORE_INDEX, SeededMLMCollator, mask_tokens, nsp_pairs
+from nlp_course.errors import PretrainError, RunInterrupted
+from nlp_course.objectives import IGNORE_INDEX, SeededMLMCollator, mask_once, mask_tokens, nsp_pairs
 from nlp_course.packing import group_texts
 from nlp_course.pretrain import main
+from nlp_course.runs import make_run_config
 
 
 def batch_of_ids(tokenizer, rows=400, length=128, seed=0):
@@ -148,13 +154,33 @@ TINY = ["--profile", "toy", "--block-size", "64", "--batch-size", "8", "--eval-s
 
 
 def cli(*args, cwd=None):
+    # one thread per process: a tiny model gains little from two, and loses ten times over when another
+    # job keeps a core busy (torch's threads then wait for each other); torchrun sets the same
     env = {**os.environ, "NLP_COURSE_PROFILE": "toy", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1"}
     return [sys.executable, "-m", "nlp_course.pretrain", "mlm", *TINY, *args], env
 
 
+# ``python -m nlp_course.pretrain`` whose process SIGKILLs itself once checkpoint-STEP is saved whole (Trainer's
+# on_save comes after the checkpoint's last file): a crash at a known moment, with no later checkpoint begun.
+# Killing from outside once a file appears could land in the middle of the next checkpoint, which Trainer
+# writes in place.
+KILLED_AFTER_SAVING = """
+import os, signal, sys
+from nlp_course import mlm
+from nlp_course.pretrain import main
 
-def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
+class KilledAfterSaving(mlm.StopOnRequest):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == STEP:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+mlm.StopOnRequest = KilledAfterSaving
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path, capsys):
     # 12 documents give about 24 steps an epoch: the run is killed at 20 and crosses an epoch after resuming
     common = ["--max-steps", "40", "--save-steps", "10", "--max-documents", "12"]
     command, env = cli("--output-dir", str(tmp_path / "straight"), *common)
@@ -162,21 +188,30 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     assert not (tmp_path / "runs").exists(), "TensorBoard writes inside --output-dir, never in the working directory"
 
-    command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
-    state = tmp_path / "killed" / "checkpoint-20" / "trainer_state.json"
-    kill_once_written(command, env, state)
-    assert state.exists() and not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
+    killed = tmp_path / "killed"
+    command, env = cli("--output-dir", str(killed), *common)
+    crash = [sys.executable, "-c", KILLED_AFTER_SAVING.replace("STEP", "20"), *command[3:]]
+    done = subprocess.run(crash, env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-3000:]  # SIGKILL, not an end or an error
+    assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]
+    assert not (killed / "metrics.json").exists() and not (killed / "final").exists()
+    check_checkpoint(killed / "checkpoint-20")
+    # what a kill while Trainer writes checkpoint-30 in place leaves: half its weights, nothing else
+    weights = (killed / "checkpoint-20" / "model.safetensors").read_bytes()
+    (killed / "checkpoint-30").mkdir()
+    (killed / "checkpoint-30" / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    err = run_main_expecting_error(capsys, "--output-dir", str(killed), *TINY, *common, "--resume")
+    assert "checkpoint-30" in err and "incomplete" in err, "the latest checkpoint is never resumed half-written"
 
-    # from checkpoint-20 by name: Trainer writes checkpoint-30 in place half a second later, and the kill may
-    # land in the middle of it (the CLM loop writes whole checkpoints only, so its test can say "latest")
-    command, env = cli("--output-dir", str(tmp_path / "killed"), *common, "--resume",
-                       str(tmp_path / "killed" / "checkpoint-20"))
+    # from checkpoint-20 by name: the half-written checkpoint-30 is neither read nor in the way
+    command, env = cli("--output-dir", str(killed), *common, "--resume", str(killed / "checkpoint-20"))
     subprocess.run(command, env=env, check=True, capture_output=True)
-    resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    resumed = json.loads((killed / "metrics.json").read_text())
+    check_checkpoint(killed / "checkpoint-30")  # written again, whole
 
     epoch_steps = json.loads((tmp_path / "straight" / "checkpoint-40" / "trainer_state.json").read_text())["epoch"]
     assert 20 / 40 * epoch_steps < 1 < epoch_steps, "the resumed part crosses an epoch boundary"
-    assert resumed["resumed_from_step"] >= 20 and resumed["steps"] == straight["steps"] == 40
+    assert resumed["resumed_from_step"] == 20 and resumed["steps"] == straight["steps"] == 40
     assert abs(resumed["final_eval_loss"] - straight["final_eval_loss"]) < 5e-5
     assert resumed["initial_eval_loss"] == straight["initial_eval_loss"]
     assert resumed["train_tokens"] == straight["train_tokens"]
@@ -202,11 +237,189 @@ def test_two_processes_with_torchrun(tmp_path):
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 6
     # an untrained model's loss is near ln(vocabulary): a loss scaled by the number of processes is not
-    import math
-
     assert abs(metrics["initial_eval_loss"] - math.log(2_000)) < 0.3
     assert metrics["final_eval_loss"] < metrics["initial_eval_loss"]
     assert 6 * 8 * 64 < metrics["train_tokens"] <= 6 * 8 * 2 * 64  # two processes, each its own batches
+
+
+# ---------------------------------------------------------------- inside a run: masks, evaluation set, accumulation
+# run_mlm in this process on 3 documents (41 training blocks of 64 tokens), 8 blocks a micro-batch, 2 micro-batches a
+# step: 3 steps an epoch, the last one of 8 + 1 blocks; 8 steps are 2 epochs and 2 steps of a third (2 s a run).
+SMALL_RUN = dict(seq_length=64, batch_size=8, grad_accumulation=2, max_steps=8, eval_steps=8, max_documents=3, seed=42)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tokenizer, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tokenizer")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def run_in_process(output_dir, tokenizer_dir, stop_at=None, resume=None):
+    """``run_mlm`` on ``SMALL_RUN``, recording what each training micro-batch holds with the learning rate and the
+    optimizer steps done before it, and each evaluation's batches. ``stop_at``: a stop requested at that step (what
+    a first Ctrl-C does: a checkpoint there, then ``RunInterrupted``)."""
+    trained, evaluations, optimizer_steps = [], [], []
+
+    class Recorded(Trainer):
+        def create_optimizer(self, *args, **kwargs):  # the optimizer's own steps, not Trainer's count of them
+            optimizer = super().create_optimizer(*args, **kwargs)
+            optimizer.register_step_post_hook(lambda *_: optimizer_steps.append(len(trained)))
+            return optimizer
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            trained.append(SimpleNamespace(input_ids=inputs["input_ids"].clone(), labels=inputs["labels"].clone(),
+                                           lr=self.optimizer.param_groups[0]["lr"], step=len(optimizer_steps)))
+            return super().training_step(model, inputs, *args, **kwargs)
+
+        def evaluate(self, *args, **kwargs):
+            evaluations.append([])
+            return super().evaluate(*args, **kwargs)
+
+        def prediction_step(self, model, inputs, *args, **kwargs):
+            evaluations[-1].append((inputs["input_ids"].clone(), inputs["labels"].clone()))
+            return super().prediction_step(model, inputs, *args, **kwargs)
+
+    class StopAt(mlm.StopOnRequest):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == stop_at:
+                self.stop.requested = True
+            return super().on_step_end(args, state, control, **kwargs)
+
+    config = make_run_config("mlm", output_dir, "toy", tokenizer=str(tokenizer_dir), resume=resume, **SMALL_RUN)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model, and another job may keep the other core busy
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(mlm, "Trainer", Recorded)
+            patch.setattr(mlm, "StopOnRequest", StopAt)
+            if stop_at is None:
+                metrics = mlm.run_mlm(config)
+            else:
+                with pytest.raises(RunInterrupted, match=f"step {stop_at}"):
+                    mlm.run_mlm(config)
+                metrics = None
+    finally:
+        torch.set_num_threads(threads)
+    return SimpleNamespace(config=config, metrics=metrics, trained=trained, evaluations=evaluations,
+                           optimizer_steps=optimizer_steps)
+
+
+@pytest.fixture(scope="module")
+def small_run(tokenizer_dir, tmp_path_factory):
+    return run_in_process(tmp_path_factory.mktemp("mlm") / "run", tokenizer_dir)
+
+
+def unmasked(inputs, labels):
+    """The block before masking: a masked position's label is its original token, the others are unchanged."""
+    return torch.where(labels != IGNORE_INDEX, labels, inputs)
+
+
+def test_every_epoch_masks_anew_the_seeded_collators_masks_of_that_epoch(small_run, tokenizer):
+    seen = Counter()
+    masks = {}  # (block, epoch) -> labels
+    for batch in small_run.trained:
+        for inputs, labels in zip(batch.input_ids, batch.labels, strict=True):
+            block = tuple(unmasked(inputs, labels).tolist())
+            epoch = seen[block]  # every epoch shows each block once: its n-th showing is in epoch n - 1 (from 0)
+            seen[block] += 1
+            expected = SeededMLMCollator(tokenizer, seed=42, epoch=epoch)([{"input_ids": list(block)}])
+            assert torch.equal(inputs, expected["input_ids"][0]) and torch.equal(labels, expected["labels"][0]), (
+                f"a block shown for the {epoch + 1}. time is not masked as epoch {epoch}")
+            masks[block, epoch] = labels
+    assert len(seen) == 41 and sorted(Counter(seen.values()).items()) == [(2, 9), (3, 32)], "2 epochs, then 2 x 16 blocks"
+    # dynamic masking: no block keeps its mask from one epoch to the next
+    for block, times in seen.items():
+        shown = [masks[block, epoch] for epoch in range(times)]
+        assert not any(torch.equal(a, b) for a, b in zip(shown, shown[1:], strict=False))
+
+
+def test_the_evaluation_set_is_masked_once_with_the_runs_seed(small_run, tokenizer):
+    first, *others = small_run.evaluations
+    assert len(others) == 2, "the untrained model, at step 8, and final_metrics' own evaluation"
+    for evaluation in others:  # the same tokens scored, masked the same way, every time
+        assert len(evaluation) == len(first)
+        assert all(torch.equal(a, b) for batch, again in zip(first, evaluation, strict=True) for a, b in zip(batch, again, strict=True))
+    for inputs, labels in first:  # masked as the seeded collator masks them with the run's seed, outside any epoch
+        blocks = [{"input_ids": row.tolist()} for row in unmasked(inputs, labels)]
+        expected = SeededMLMCollator(tokenizer, seed=42, epoch=-1)(blocks)
+        assert torch.equal(inputs, expected["input_ids"]) and torch.equal(labels, expected["labels"])
+    # two evaluations of the final model (Trainer's at step 8, final_metrics' after training): one loss
+    state = json.loads((small_run.config.output_dir / "checkpoint-8" / "trainer_state.json").read_text())
+    at_step_8 = [e["eval_loss"] for e in state["log_history"] if "eval_loss" in e and e["step"] == 8]
+    assert at_step_8 == [small_run.metrics["final_eval_loss"]]
+
+
+def test_mask_once_masks_every_example_once_with_its_own_probabilities(tokenizer):
+    rows = batch_of_ids(tokenizer, rows=200, length=64, seed=1)
+    dataset = datasets.Dataset.from_dict({"input_ids": [r[: 40 + i % 25].tolist() for i, r in enumerate(rows)]})
+    masked = mask_once(dataset, tokenizer, seed=7, mlm_probability=0.3, mask_replace_prob=1.0, random_replace_prob=0.0)
+    collator = SeededMLMCollator(tokenizer, mlm_probability=0.3, seed=7, epoch=-1, mask_replace_prob=1.0,
+                                 random_replace_prob=0.0)
+    n_masked = n_maskable = 0
+    for original, row in zip(dataset, masked, strict=True):
+        ids, inputs, labels = original["input_ids"], row["input_ids"], row["labels"]
+        assert len(inputs) == len(labels) == len(ids)  # unpadded, as the blocks were
+        expected = collator([{"input_ids": ids}])
+        assert inputs == expected["input_ids"][0].tolist() and labels == expected["labels"][0].tolist()
+        chosen = [i for i, label in enumerate(labels) if label != IGNORE_INDEX]
+        assert all(labels[i] == ids[i] and inputs[i] == tokenizer.mask_token_id for i in chosen)  # all <mask>: 100 %
+        assert all(inputs[i] == ids[i] for i in range(len(ids)) if i not in chosen)
+        n_masked, n_maskable = n_masked + len(chosen), n_maskable + len(ids) - 2
+    # 10,200 maskable tokens: the standard deviation of the share is 0.0045; 0.15 is 33 of them away
+    assert abs(n_masked / n_maskable - 0.3) < 0.03
+    assert mask_once(dataset, tokenizer, seed=7, mlm_probability=0.3, mask_replace_prob=1.0,
+                     random_replace_prob=0.0)["labels"] == masked["labels"]
+    assert mask_once(dataset, tokenizer, seed=8)["labels"] != mask_once(dataset, tokenizer, seed=7)["labels"]
+
+
+def linear_schedule(max_steps, lr):
+    """The learning rate of each optimizer step: the linear schedule, 6 % warmup (rounded up), stepped once a step."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * max_steps), max_steps)
+    rates = []
+    for _ in range(max_steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_gradient_accumulation_steps_once_per_two_micro_batches(small_run):
+    trained, metrics = small_run.trained, small_run.metrics
+    assert metrics["steps"] == 8 and len(small_run.optimizer_steps) == 8, "8 optimizer steps, not 16"
+    # each step's micro-batches: 2 of 8 blocks, the last step of an epoch 8 + 1 (41 blocks an epoch)
+    per_step = [[len(b.input_ids) for b in trained if b.step == step] for step in range(8)]
+    assert per_step == [[8, 8], [8, 8], [8, 1], [8, 8], [8, 8], [8, 1], [8, 8], [8, 8]]
+    # the schedule steps with the optimizer: both micro-batches of step m train at step m's rate
+    rates = linear_schedule(8, small_run.config.learning_rate)
+    assert len(set(rates)) == 8 and [b.lr for b in trained] == pytest.approx([rates[b.step] for b in trained], rel=1e-9)
+    state = json.loads((small_run.config.output_dir / "checkpoint-8" / "trainer_state.json").read_text())
+    logged = {e["step"]: e for e in state["log_history"] if "learning_rate" in e}
+    assert logged.keys() == {2, 4, 6, 8} and all(logged[s]["learning_rate"] == pytest.approx(rates[s - 1]) for s in logged)
+    # tokens: batch x block x accumulation (x 1 process) a full step; what was trained on, in metrics.json
+    assert logged[2]["num_input_tokens_seen"] == 2 * 8 * 64 * 2
+    assert metrics["train_tokens"] == sum(b.input_ids.numel() for b in trained) == (2 * 41 + 2 * 2 * 8) * 64
+    assert json.loads((small_run.config.output_dir / "metrics.json").read_text())["train_tokens"] == 7_296
+    optimizer = torch.load(small_run.config.output_dir / "checkpoint-8" / "optimizer.pt", weights_only=True)
+    assert {s["step"].item() for s in optimizer["state"].values()} == {8.0}
+
+
+def test_resume_with_gradient_accumulation_trains_on_what_the_uninterrupted_run_trains_on(small_run, tokenizer_dir,
+                                                                                        tmp_path):
+    # stopped at step 5, the second of epoch 1's three (epoch 1.67 in Trainer's state: rounding it would say 2);
+    # resumed, it skips epoch 1's first 4 micro-batches, ends epoch 1 and crosses into epoch 2
+    stopped = run_in_process(tmp_path / "run", tokenizer_dir, stop_at=5)
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == ["checkpoint-5"]
+    assert 1.5 < json.loads((tmp_path / "run" / "checkpoint-5" / "trainer_state.json").read_text())["epoch"] < 2
+    resumed = run_in_process(tmp_path / "run", tokenizer_dir, resume="latest")
+    both = stopped.trained + resumed.trained
+    assert len(both) == len(small_run.trained) == 16 and len(resumed.optimizer_steps) == 3
+    for a, b in zip(both, small_run.trained, strict=True):  # the same blocks, masks and rates, in the same order
+        assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.labels, b.labels) and a.lr == pytest.approx(b.lr)
+    assert resumed.metrics["resumed_from_step"] == 5 and resumed.metrics["steps"] == 8
+    assert resumed.metrics["train_tokens"] == small_run.metrics["train_tokens"]
+    assert abs(resumed.metrics["final_eval_loss"] - small_run.metrics["final_eval_loss"]) < 1e-6
 
 
 # ---------------------------------------------------------------- bad options, before any training
@@ -272,7 +485,7 @@ def test_checkpoint_without_random_states_or_with_a_truncated_optimizer(tmp_path
 
 def test_resume_with_other_settings_is_refused(capsys, tmp_path):
     from nlp_course.pretrain import build_parser
-    from nlp_course.runs import RUN_CONFIG, make_run_config
+    from nlp_course.runs import RUN_CONFIG
 
     fake_checkpoint(tmp_path / "checkpoint-10")
     original = build_parser().parse_args(["mlm", "--output-dir", str(tmp_path), *TINY])
