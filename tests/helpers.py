@@ -76,3 +76,29 @@ def fake_clm_checkpoint(path, rng=True):
 
         save({"random_state": random.getstate(), "numpy_random_seed": np.random.get_state(),
               "torch_manual_seed": torch.get_rng_state()}, path / "random_states_0.pkl")
+
+
+def killed_after_saving(objective: str, step: int, command: list[str]) -> list[str]:
+    """``command`` (``python -m nlp_course.pretrain OBJECTIVE ...``) as a process that SIGKILLs itself once
+    checkpoint-``step`` is saved whole.
+
+    Trainer calls ``on_save`` after a checkpoint's last file, so the crash lands at a known moment with no later
+    checkpoint begun. Killing from outside once a file appears could land in the middle of the next checkpoint,
+    which Trainer writes in place, or after the run has ended.
+    """
+    module = {"mlm": "mlm", "electra": "electra"}[objective]
+    wrapper = f"""
+import os, signal, sys
+from nlp_course import {module} as trained
+from nlp_course.pretrain import main
+
+class KilledAfterSaving(trained.StopOnRequest):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == {step}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+trained.StopOnRequest = KilledAfterSaving
+sys.exit(main(sys.argv[1:]))
+"""
+    assert command[1:3] == ["-m", "nlp_course.pretrain"], command[:3]
+    return [command[0], "-c", wrapper, *command[3:]]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from helpers import kill_once_written, notebook_function
+from helpers import killed_after_saving, notebook_function
 from sklearn.metrics import roc_auc_score
 from transformers import AutoModelForSequenceClassification, ElectraForPreTraining, pipeline, set_seed
 
@@ -268,9 +268,10 @@ def test_kill_and_resume_ends_where_the_uninterrupted_run_ends(tmp_path):
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
-    state = tmp_path / "killed" / "checkpoint-8" / "trainer_state.json"
-    kill_once_written(command, env, state)
-    assert state.exists() and not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
+    done = subprocess.run(killed_after_saving("electra", 8, command), env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-3000:]  # SIGKILL right after checkpoint-8, before checkpoint-16 begins
+    assert [p.name for p in (tmp_path / "killed").glob("checkpoint-*")] == ["checkpoint-8"]
+    assert not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
     assert layout_of(tmp_path / "killed" / "checkpoint-8") == "electra"
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common, "--resume",
                        str(tmp_path / "killed" / "checkpoint-8"))

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import datasets
 import pytest
 import torch
-from helpers import fake_checkpoint, notebook_function
+from helpers import fake_checkpoint, killed_after_saving, notebook_function
 from transformers import DataCollatorForLanguageModeling, Trainer, get_linear_schedule_with_warmup
 
 from nlp_course import mlm
@@ -161,23 +161,6 @@ def cli(*args, cwd=None):
     return [sys.executable, "-m", "nlp_course.pretrain", "mlm", *TINY, *args], env
 
 
-# ``python -m nlp_course.pretrain`` whose process SIGKILLs itself once checkpoint-STEP is saved whole (Trainer's
-# on_save comes after the checkpoint's last file): a crash at a known moment, with no later checkpoint begun.
-# Killing from outside once a file appears could land in the middle of the next checkpoint, which Trainer
-# writes in place.
-KILLED_AFTER_SAVING = """
-import os, signal, sys
-from nlp_course import mlm
-from nlp_course.pretrain import main
-
-class KilledAfterSaving(mlm.StopOnRequest):
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == STEP:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-mlm.StopOnRequest = KilledAfterSaving
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path, capsys):
@@ -190,7 +173,7 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path, cap
 
     killed = tmp_path / "killed"
     command, env = cli("--output-dir", str(killed), *common)
-    crash = [sys.executable, "-c", KILLED_AFTER_SAVING.replace("STEP", "20"), *command[3:]]
+    crash = killed_after_saving("mlm", 20, command)
     done = subprocess.run(crash, env=env, capture_output=True, text=True)
     assert done.returncode == -9, done.stderr[-3000:]  # SIGKILL, not an end or an error
     assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]
