@@ -23,24 +23,6 @@ def notebook_function(notebook: str, name: str):
     return namespace[name]
 
 
-def kill_once_written(command: list[str], env: dict, marker, timeout: float = 300, grace: float = 0.2) -> None:
-    """Start ``command``, wait until the file ``marker`` exists (a checkpoint's last file), then SIGKILL it.
-
-    What a crashed Colab session does to a training run, at a chosen moment.
-    """
-    import signal
-    import subprocess
-    import time
-
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(grace)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
 def fake_checkpoint(path, optimizer_bytes=None, rng=True):
     """A small complete mlm (Trainer) checkpoint at step 10, or one without its random states."""
     import torch
@@ -82,15 +64,28 @@ def killed_after_saving(objective: str, step: int, command: list[str]) -> list[s
     """``command`` (``python -m nlp_course.pretrain OBJECTIVE ...``) as a process that SIGKILLs itself once
     checkpoint-``step`` is saved whole.
 
-    Trainer calls ``on_save`` after a checkpoint's last file, so the crash lands at a known moment with no later
-    checkpoint begun. Killing from outside once a file appears could land in the middle of the next checkpoint,
-    which Trainer writes in place, or after the run has ended.
+    mlm and electra: Trainer calls ``on_save`` after a checkpoint's last file; clm: the Accelerate loop's
+    ``save_accelerate_checkpoint`` returns once the checkpoint is committed. So the crash lands at a known moment,
+    with no later checkpoint begun. Killing from outside once a file appears could land in the middle of the next
+    checkpoint (Trainer writes in place), or after a fast run has already ended.
     """
-    module = {"mlm": "mlm", "electra": "electra"}[objective]
-    wrapper = f"""
-import os, signal, sys
+    if objective == "clm":
+        patch = f"""
+from nlp_course import clm
+saved = clm.save_accelerate_checkpoint
+
+def save_then_die(accelerator, output_dir, step, *args, **kwargs):
+    folder = saved(accelerator, output_dir, step, *args, **kwargs)
+    if step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return folder
+
+clm.save_accelerate_checkpoint = save_then_die
+"""
+    else:
+        module = {"mlm": "mlm", "electra": "electra"}[objective]
+        patch = f"""
 from nlp_course import {module} as trained
-from nlp_course.pretrain import main
 
 class KilledAfterSaving(trained.StopOnRequest):
     def on_save(self, args, state, control, **kwargs):
@@ -98,7 +93,7 @@ class KilledAfterSaving(trained.StopOnRequest):
             os.kill(os.getpid(), signal.SIGKILL)
 
 trained.StopOnRequest = KilledAfterSaving
-sys.exit(main(sys.argv[1:]))
 """
+    wrapper = f"import os, signal, sys\n{patch}\nfrom nlp_course.pretrain import main\nsys.exit(main(sys.argv[1:]))\n"
     assert command[1:3] == ["-m", "nlp_course.pretrain"], command[:3]
     return [command[0], "-c", wrapper, *command[3:]]

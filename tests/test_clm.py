@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import os
@@ -8,10 +9,12 @@ from types import SimpleNamespace
 import datasets
 import pytest
 import torch
-from helpers import fake_clm_checkpoint, kill_once_written
-from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList
+from accelerate.state import AcceleratorState, GradientState
+from helpers import fake_clm_checkpoint, killed_after_saving
+from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList, get_cosine_schedule_with_warmup
+from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
-from nlp_course import evaluation, models, runtime
+from nlp_course import clm, evaluation, models, runtime
 from nlp_course.checkpoints import check_checkpoint
 from nlp_course.code_corpus import (
     content_hash,
@@ -28,6 +31,8 @@ from nlp_course.code_corpus import (
 from nlp_course.errors import PretrainError
 from nlp_course.packing import ConstantLengthDataset
 from nlp_course.pretrain import main
+from nlp_course.profiles import PROFILES
+from nlp_course.runs import make_run_config
 from nlp_course.tokenization import train_tokenizer
 
 
@@ -112,10 +117,19 @@ def test_packing_rejects_what_it_cannot_use(tokenizer):
         ConstantLengthDataset(tokenizer, ["x"], seq_length=1)
 
 
-def test_a_dataloader_batches_packed_sequences(tokenizer, code_files):
-    packed = ConstantLengthDataset(tokenizer, code_files[:20], seq_length=32, num_of_sequences=16)
-    batch = next(iter(torch.utils.data.DataLoader(packed, batch_size=4)))
-    assert batch["input_ids"].shape == (4, 32)
+def test_a_dataloader_batches_packed_sequences(tokenizer, code_files, monkeypatch):
+    packed = ConstantLengthDataset(tokenizer, code_files[:8], seq_length=32, num_of_sequences=16)
+    items = [s["input_ids"] for s in packed]
+    batches = [b["input_ids"] for b in torch.utils.data.DataLoader(packed, batch_size=4)]  # a second pass over it
+    assert len(items) > 100  # several buffers, so several shares below
+    assert [len(b) for b in batches] == [4] * (len(items) // 4) + [len(items) % 4] * (len(items) % 4 > 0)
+    assert all(b.dtype == torch.long for b in batches) and torch.equal(torch.cat(batches), torch.stack(items))
+    # DataLoader workers (faked here, in-process) each pack their own share of the buffers: together all of them, once
+    shares = []
+    for worker in (0, 1):
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda worker=worker: SimpleNamespace(num_workers=2, id=worker))
+        shares.append([row for b in torch.utils.data.DataLoader(packed, batch_size=4) for row in b["input_ids"].tolist()])
+    assert all(shares) and sorted(shares[0] + shares[1]) == sorted(item.tolist() for item in items)
 
 
 # ---------------------------------------------------------------- CodeParrot's filters
@@ -181,8 +195,6 @@ def test_weight_decay_groups_exact_names():
 
 
 def test_gpt2_config_pads_the_vocabulary_and_uses_end_of_text(tokenizer):
-    from nlp_course.profiles import PROFILES
-
     config = models.gpt2_config(tokenizer, PROFILES["toy"], seq_length=96)
     assert len(tokenizer) == 1_000 and config.vocab_size == 1_024 and config.vocab_size % 64 == 0
     assert models.padded_vocab_size(4_000) == 4_032 and models.padded_vocab_size(4_032) == 4_032
@@ -245,28 +257,31 @@ def test_stopping_criteria_on_crafted_generations(tokenizer):
 
 
 def test_generate_stops_with_the_criteria(tokenizer):
-    model = tiny_gpt2(vocab=len(tokenizer), layers=1)
-    prompt = tokenizer("def f():\n", return_tensors="pt")
+    # the prompt has a top-level "def" after a newline of its own: only the generated part may stop generation
+    prompt = tokenizer("import os\n\n\ndef f():\n", return_tensors="pt")
     n = prompt["input_ids"].shape[1]
-
-    class After(evaluation.FunctionEndCriteria):  # count the calls: generation must ask after every token
-        calls = 0
-
-        def __call__(self, input_ids, scores=None, **kwargs):
-            After.calls += 1
-            return super().__call__(input_ids, scores, **kwargs)
-
-    out = model.generate(**prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.eos_token_id,
-                         stopping_criteria=StoppingCriteriaList([After(tokenizer, n)]))
-    assert After.calls == out.shape[1] - n >= 1
-    # and its answer: False on every proper prefix of a completion, True once the next function begins
-    completion = tokenizer("    return hours * 60\n\n\ndef g():", add_special_tokens=False)["input_ids"]
+    completion = tokenizer("    return 1\n\n\ndef g():\n    pass\n", add_special_tokens=False)["input_ids"]
+    # the first prefix of the completion whose text has begun the next function ("\ndef "), well before its end
+    boundary = next(k for k in range(1, len(completion) + 1) if "\ndef " in tokenizer.decode(completion[:k]))
+    assert 1 < boundary < len(completion)
     criteria = evaluation.FunctionEndCriteria(tokenizer, n)
     answers = [criteria(torch.tensor([prompt["input_ids"][0].tolist() + completion[:k]]), None).item()
                for k in range(1, len(completion) + 1)]
-    boundary = next(k for k in range(1, len(completion) + 1)
-                    if "\ndef " in tokenizer.decode(completion[:k]) or tokenizer.decode(completion[:k]).endswith("\ndef"))
-    assert answers[-1] and not any(answers[: boundary - 1]), (answers, boundary)
+    assert answers == [False] * (boundary - 1) + [True] * (len(completion) - boundary + 1)
+
+    class Scripted(GPT2LMHeadModel):  # greedy generation writes the completion, token by token
+        def forward(self, input_ids=None, **kwargs):
+            logits = torch.zeros(*input_ids.shape, self.config.vocab_size)
+            generated = input_ids.shape[1] - n
+            logits[:, -1, completion[generated] if generated < len(completion) else tokenizer.eos_token_id] = 1.0
+            return CausalLMOutputWithCrossAttentions(logits=logits)
+
+    model = Scripted(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=8, n_layer=1, n_head=2,
+                                bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
+    out = model.generate(**prompt, max_new_tokens=len(completion), do_sample=False, use_cache=False,
+                         pad_token_id=tokenizer.eos_token_id, stopping_criteria=StoppingCriteriaList([criteria]))
+    # generation asks after every token and stops at the boundary's token: not before it, not at max_new_tokens
+    assert out[0].tolist() == prompt["input_ids"][0].tolist() + completion[:boundary]
 
 
 # ---------------------------------------------------------------- model FLOPs utilisation
@@ -282,6 +297,129 @@ def test_flops_and_peaks():
     assert runtime.mfu(1e5, 6e9, None) is None
     model = tiny_gpt2()
     assert models.matmul_params(model) == sum(p.numel() for p in model.parameters()) - 16 * 8
+
+
+# ---------------------------------------------------------------- the Accelerate loop, in-process
+SMALL = dataclasses.replace(PROFILES["toy"], hidden_size=16, num_layers=1, num_heads=2)  # a GPT-2 of a few ms a step
+CPU = runtime.DeviceInfo("cpu", "fp32", "CPU")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread (a tiny model gains nothing from two, and loses much when another job keeps a core
+    busy), and accelerate's process-wide state cleared before and after: these tests ask for a CPU
+    accelerator, whatever an earlier test in this process asked for."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    torch.set_num_threads(threads)
+
+
+def run_loop(out, tokenizer, texts, *, batch_size, grad_accumulation, max_steps=6, stop_at=None, dropout=True, gain=1.0):
+    """``run_clm``'s phases from the accelerator on (a packed stream of ``texts``, 16-token sequences, warmup of
+    3 steps), recording what each training forward pass sees (its batch's digest, the learning rate) and
+    the gradient each optimizer step applies (after clipping). ``gain`` scales the final layer norm: 0.5 gives
+    gradients of norm about 0.4, 5 gradients above the clipping norm of 1. ``stop_at``: a stop requested once that many optimizer steps
+    are done (a Ctrl-C: a checkpoint there); a folder with checkpoints is resumed from the latest."""
+    config = make_run_config("clm", out, SMALL, seq_length=16, batch_size=batch_size, grad_accumulation=grad_accumulation,
+                             max_steps=max_steps, warmup_steps=3, eval_steps=max_steps, save_steps=10**6)
+    accelerator = clm.make_accelerator(config, CPU)
+    packed = ConstantLengthDataset(tokenizer, texts, 16, num_of_sequences=32, chars_per_token=3.5, infinite=True,
+                                   shuffle=True, seed=config.seed)  # build_data's loader, without the filtering
+    train_loader = torch.utils.data.DataLoader(packed, batch_size=batch_size, generator=torch.Generator().manual_seed(0))
+    data = clm.Data(train_loader, [{"input_ids": torch.arange(64).view(4, 16)}], 4, 0.0)
+    model, optimizer, scheduler, _ = clm.build_model(config, tokenizer, CPU)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.mul_(gain)  # larger logits, larger gradients
+    if not dropout:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    start = clm.start_or_resume(config, accelerator, model, data.eval_loader, checkpoints[-1] if checkpoints else None)
+    seen, applied = [], []
+
+    def forward_hook(module, args, kwargs):
+        if module.training:  # not the evaluations
+            seen.append((clm._fingerprint(kwargs["input_ids"]), optimizer.param_groups[0]["lr"]))
+
+    def step_hook(opt, args, kwargs):  # the optimizer itself: accelerate skips it between synchronisations
+        applied.append(torch.cat([p.grad.flatten() for p in model.parameters()]).clone())
+
+    model.register_forward_pre_hook(forward_hook, with_kwargs=True)
+    optimizer.optimizer.register_step_pre_hook(step_hook)
+
+    class Stop:  # what a Ctrl-C sets, once stop_at optimizer steps are applied
+        @property
+        def requested(self):
+            return stop_at is not None and len(applied) >= stop_at
+
+    stop = Stop()
+    done = clm.train(config, accelerator, model, optimizer, scheduler, data, start, stop)
+    return SimpleNamespace(done=done, seen=seen, applied=applied, start=start["step"],
+                           weights=[p.detach().clone() for p in accelerator.unwrap_model(model).parameters()])
+
+
+def schedule(max_steps, warmup=3, lr=SMALL.learning_rate):
+    """The learning rate of each optimizer step: transformers' cosine schedule with warmup, stepped once per step."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, max_steps)
+    rates = []
+    for _ in range(max_steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize("clipped", [False, True], ids=["unclipped", "clipped"])
+def test_gradient_accumulation_of_k_batches_is_one_step_on_a_k_times_larger_batch(tmp_path, tokenizer, code_files,
+                                                                                  one_thread, clipped):
+    texts, gain = code_files[:40], 5.0 if clipped else 0.5
+    accumulated = run_loop(tmp_path / "a", tokenizer, texts, batch_size=4, grad_accumulation=2, dropout=False, gain=gain)
+    large = run_loop(tmp_path / "b", tokenizer, texts, batch_size=8, grad_accumulation=1, dropout=False, gain=gain)
+    # two micro-batches per optimizer step, and the optimizer applied once per step
+    assert len(accumulated.seen) == 12 and len(accumulated.applied) == len(large.applied) == 6
+    assert accumulated.done["step"] == large.done["step"] == 6
+    # the schedule steps with the optimizer, not with each micro-batch: step m's rate for both its micro-batches
+    rates = schedule(6)
+    assert len(set(rates)) == 6  # every step has its own rate: a schedule ahead of the steps shows
+    assert [lr for _, lr in accumulated.seen] == pytest.approx([rates[j // 2] for j in range(12)], rel=1e-9)
+    assert [lr for _, lr in large.seen] == pytest.approx(rates, rel=1e-9)
+    # each step applies the mean gradient of its 8 sequences (the loss divided by 2 before backward, the
+    # gradients of both micro-batches summed, clipped once, on the sum), so both runs train the same weights
+    norms = torch.stack([g.norm() for g in large.applied])  # clipped to 1, or not (then twice the gradient shows)
+    assert torch.allclose(norms, torch.ones(6), rtol=1e-4) if clipped else (norms < 0.95).all(), norms
+    for a, b in zip(accumulated.applied, large.applied, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (a - b).abs().max()
+    for a, b in zip(accumulated.weights, large.weights, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (a - b).abs().max()
+    # tokens per optimizer step: batch x sequence x accumulation x processes (one here)
+    assert accumulated.done["tokens_per_step"] == large.done["tokens_per_step"] == 4 * 16 * 2 * 1
+
+
+def test_a_run_resumed_with_accumulation_skips_k_batches_per_step_done(tmp_path, tokenizer, code_files, one_thread):
+    texts = code_files[:40]
+    straight = run_loop(tmp_path / "straight", tokenizer, texts, batch_size=4, grad_accumulation=2)
+    stopped = run_loop(tmp_path / "resumed", tokenizer, texts, batch_size=4, grad_accumulation=2, stop_at=2)
+    assert stopped.done["step"] == 2 and len(stopped.seen) == 4
+    state = json.loads((tmp_path / "resumed" / "checkpoint-2" / "training_state.json").read_text())
+    assert state["step"] == 2 and state["train_tokens"] == 2 * 4 * 16 * 2
+    resumed = run_loop(tmp_path / "resumed", tokenizer, texts, batch_size=4, grad_accumulation=2)
+    assert resumed.start == 2 and resumed.done["step"] == 6
+    # the resumed run skips 2 steps x 2 micro-batches and trains on the batches the uninterrupted run trained
+    # on from there, each at the same learning rate (the schedule's state is restored)
+    assert len({digest for digest, _ in straight.seen}) == 12
+    assert stopped.seen == straight.seen[:4] and resumed.seen == straight.seen[4:]
+    assert resumed.done["first_batch"] == straight.seen[4][0] != straight.done["first_batch"]
+    # and, with the optimizer's state and dropout's random state restored, it ends with the same weights
+    for a, b in zip(resumed.weights, straight.weights, strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------- the command line
@@ -304,15 +442,16 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common)
-    state = tmp_path / "killed" / "checkpoint-20" / "training_state.json"
-    kill_once_written(command, env, state)
-    assert state.exists() and not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
+    done = subprocess.run(killed_after_saving("clm", 20, command), env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-3000:]  # SIGKILL right after checkpoint-20 was committed
+    assert sorted(p.name for p in (tmp_path / "killed").glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]
+    assert not (tmp_path / "killed" / "metrics.json").exists(), "killed before the end"
 
     command, env = cli("--output-dir", str(tmp_path / "killed"), *common, "--resume")
     subprocess.run(command, env=env, check=True, capture_output=True)
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
 
-    assert resumed["resumed_from_step"] >= 20 and resumed["steps"] == straight["steps"] == 40
+    assert resumed["resumed_from_step"] == 20 and resumed["steps"] == straight["steps"] == 40
     # data order (re-read and skipped), optimizer, schedule and dropout's random state are all restored
     assert abs(resumed["final_eval_loss"] - straight["final_eval_loss"]) < 1e-6
     assert resumed["initial_eval_loss"] == straight["initial_eval_loss"]
@@ -402,7 +541,7 @@ def test_missing_tokenizer_and_hub_corpus_offline(capsys, tmp_path, offline):
 
 def test_resume_with_other_settings_is_refused(capsys, tmp_path):
     from nlp_course.pretrain import build_parser
-    from nlp_course.runs import RUN_CONFIG, make_run_config
+    from nlp_course.runs import RUN_CONFIG
 
     fake_clm_checkpoint(tmp_path / "checkpoint-10")
     original = build_parser().parse_args(["clm", "--output-dir", str(tmp_path), *TINY])
