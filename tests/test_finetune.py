@@ -4,7 +4,8 @@ import os
 
 import pandas as pd
 import pytest
-from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForMaskedLM
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, RobertaConfig, RobertaForMaskedLM
 
 from nlp_course.errors import FinetuneError
 from nlp_course.evaluation import compute_scores
@@ -57,22 +58,64 @@ def run(*args):
     return main([*args, "--profile", "toy", "--epochs", "1", "--batch-size", "8", "--max-length", "64"])
 
 
+def predict_saved(folder, texts, max_length):
+    """Label ids and logits of the classifier saved in ``folder``, reloaded from disk with its own tokenizer.
+
+    In batches of 8 padded to a multiple of 8, as the runs here score, so that a near tie of an untrained
+    model's two logits cannot come out the other way by rounding.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).eval()
+    texts = list(texts)
+    with torch.no_grad():
+        logits = torch.cat([model(**tokenizer(texts[i:i + 8], truncation=True, max_length=max_length, padding=True,
+                                              pad_to_multiple_of=8, return_tensors="pt")).logits
+                            for i in range(0, len(texts), 8)])
+    return logits.argmax(-1).tolist(), logits, model.config
+
+
+@pytest.fixture(scope="module")
+def format_run(tmp_path_factory, tiny_model, reviews):
+    """Runs on the reviews written in one file format, each run once per module: fmt -> its output folder."""
+    done = {}
+
+    def run_format(fmt):
+        if fmt not in done:
+            folder = tmp_path_factory.mktemp(fmt)
+            paths = write(reviews, folder, fmt)
+            run("--train-file", paths["train"], "--validation-file", paths["validation"], "--test-file", paths["test"],
+                "--model", str(tiny_model), "--output-dir", str(folder / "out"))
+            done[fmt] = folder / "out"
+        return done[fmt]
+
+    return run_format
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
-def test_every_file_format(tmp_path, tiny_model, reviews, fmt):
-    paths = write(reviews, tmp_path, fmt)
-    run("--train-file", paths["train"], "--validation-file", paths["validation"], "--test-file", paths["test"],
-        "--model", str(tiny_model), "--output-dir", str(tmp_path / "out"))
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+def test_every_file_format(format_run, reviews, fmt):
+    out = format_run(fmt)
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["labels"] == ["negative", "positive"]  # string labels became a ClassLabel
     assert metrics["split"] == "test" and metrics["examples"] == 12
     assert metrics["f1_average"] == "binary" and metrics["f1_positive_label"] == "positive"
     majority = reviews["train"]["label"].value_counts().idxmax()
     assert metrics["majority_class"] == majority
     assert metrics["majority_accuracy"] == pytest.approx((reviews["test"]["label"] == majority).mean())
-    saved = tmp_path / "out" / "model"
-    assert (saved / "model.safetensors").is_file() and not list(saved.glob("*.bin")), "no pickle files at all"
-    reloaded = AutoModelForSequenceClassification.from_pretrained(saved, use_safetensors=True)
-    assert reloaded.config.id2label == {0: "negative", 1: "positive"}
+    saved = out / "model"
+    assert (saved / "model.safetensors").is_file() and not list(saved.glob("*.bin")), "no pickled files at all"
+    # the scores are those of the saved model's predictions on the test file, counted by hand
+    predicted, _, config = predict_saved(saved, reviews["test"]["text"], 64)
+    assert config.id2label == {0: "negative", 1: "positive"}
+    truth = [config.label2id[label] for label in reviews["test"]["label"]]
+    pairs = list(zip(predicted, truth, strict=True))
+    right, tp = sum(p == t for p, t in pairs), sum(p == t == 1 for p, t in pairs)
+    fp, fn = sum(p == 1 != t for p, t in pairs), sum(t == 1 != p for p, t in pairs)
+    assert metrics["accuracy"] == pytest.approx(right / 12)
+    assert metrics["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    # the same rows in another format train the same model, seeded: the same scores, to the last digit
+    reference = json.loads((format_run("csv") / "metrics.json").read_text())
+    for key in ("accuracy", "f1", "baseline_accuracy", "baseline_f1", "majority_accuracy", "eval_loss", "final_train_loss"):
+        assert metrics[key] == pytest.approx(reference[key], rel=1e-6), f"{fmt} {key} differs from csv's"
 
 
 def test_frozen_base_trains_only_the_head(tmp_path, tiny_model, reviews):
@@ -174,15 +217,25 @@ def test_unlabelled_hub_test_split_is_refused(capsys, tmp_path, monkeypatch):
 
 
 def test_unknown_profile_and_bad_numbers(capsys, tmp_path, reviews):
-    paths = write(reviews, tmp_path, "csv")
-    with pytest.raises(SystemExit):
-        main(["--train-file", paths["train"], "--output-dir", str(tmp_path / "o"), "--profile", "huge"])
-    assert "Valid profiles" in capsys.readouterr().err
-    assert "--epochs must be" in error_of(capsys, "--train-file", paths["train"], "--output-dir", str(tmp_path / "o"), "--epochs", "0")
-    with pytest.raises(FinetuneError):
-        from nlp_course.finetune import build_parser, run_finetune
+    import re
 
-        run_finetune(build_parser().parse_args(["--output-dir", str(tmp_path / "o"), "--dataset", "x", "--train-file", paths["train"]]))
+    from nlp_course.finetune import build_parser, run_finetune
+
+    paths = write(reviews, tmp_path, "csv")
+    given = ["--train-file", paths["train"], "--output-dir", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*given, "--profile", "huge"])
+    assert exit_info.value.code == 2
+    assert "Unknown profile 'huge' (from the argument). Valid profiles: 'toy', 'colab', 'full'" in capsys.readouterr().err
+    for option, value in (("--epochs", "0"), ("--batch-size", "0"), ("--max-length", "-3")):
+        assert f"{option} must be a positive integer, got {value}." in error_of(capsys, *given, option, value)
+    for value in ("0", "1.5"):
+        assert f"--learning-rate must be between 0 and 1, got {float(value)}." in error_of(capsys, *given, "--learning-rate", value)
+    both = build_parser().parse_args(["--output-dir", str(tmp_path / "o"), "--dataset", "x", "--train-file", paths["train"]])
+    with pytest.raises(FinetuneError, match=re.escape("Give either --train-file (with optional --validation-file and "
+                                                      "--test-file) or --dataset.")):
+        run_finetune(both)
+    assert not (tmp_path / "o").exists(), "nothing written"
 
 
 def separable(n: int = 60) -> pd.DataFrame:
@@ -192,18 +245,33 @@ def separable(n: int = 60) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
-def test_the_baseline_is_scikit_learns_tfidf_and_a_run_that_learns_has_no_warning(tmp_path, tiny_model):
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory, tiny_model):
+    """One run that learns, shared: separable training rows, and a test file of other sentences, 14 negative and
+    6 positive, two of them labelled against their word (a model that learned the word gets 18 of 20 right)."""
+    from nlp_course.finetune import build_parser, run_finetune
+
+    folder = tmp_path_factory.mktemp("learned")
+    test = separable(28).assign(text=lambda f: f.text.str.replace("según el público", "dijo la crítica"))
+    test = test.drop(test.index[test.label == "positive"][6:]).reset_index(drop=True)
+    test.loc[[0, 1], "label"] = ["positive", "negative"]  # "horrible" labelled positive, "excelente" negative
+    frames = {"train": separable(61), "test": test}  # train: 31 negative, 30 positive
+    paths = write(frames, folder, "csv")
+    returned = run_finetune(build_parser().parse_args([
+        "--train-file", paths["train"], "--test-file", paths["test"], "--model", str(tiny_model), "--output-dir",
+        str(folder / "out"), "--profile", "toy", "--epochs", "8", "--batch-size", "8", "--max-length", "32",
+        "--learning-rate", "2e-3"]))  # this test's 32-wide model learns its 61 rows fast at this rate
+    return frames, folder / "out", returned
+
+
+def test_the_baseline_is_scikit_learns_tfidf_and_a_run_that_learns_has_no_warning(learned):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
 
-    frames = {"train": separable(60), "test": separable(20).assign(text=lambda f: f.text.str.replace("público", "jurado"))}
-    paths = write(frames, tmp_path, "csv")
-    main(["--train-file", paths["train"], "--test-file", paths["test"], "--model", str(tiny_model), "--output-dir",
-          str(tmp_path / "out"), "--profile", "toy", "--epochs", "8", "--batch-size", "8", "--max-length", "32",
-          "--learning-rate", "2e-3"])  # this test's 32-wide model learns its 60 rows fast at this rate
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    frames, out, _ = learned
+    metrics = json.loads((out / "metrics.json").read_text())
     pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=1000))
     labels = {"negative": 0, "positive": 1}
     pipeline.fit(frames["train"].text, frames["train"].label.map(labels))
@@ -211,8 +279,27 @@ def test_the_baseline_is_scikit_learns_tfidf_and_a_run_that_learns_has_no_warnin
     truth = frames["test"].label.map(labels)
     assert metrics["baseline_accuracy"] == accuracy_score(truth, predicted)
     assert metrics["baseline_f1"] == f1_score(truth, predicted)
-    assert metrics["accuracy"] > metrics["majority_accuracy"] == 0.5
+    assert metrics["accuracy"] > metrics["majority_accuracy"] == pytest.approx(0.7)
     assert metrics["warnings"] == [] and metrics["final_train_loss"] < 0.95 * math.log(2)
+
+
+def test_reported_scores_are_those_of_the_saved_model(learned):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    frames, out, returned = learned
+    written = json.loads((out / "metrics.json").read_text())
+    assert returned == written, "run_finetune returns what it writes"
+    assert written["split"] == "test" and written["examples"] == 20
+    assert written["majority_class"] == "negative" and written["majority_accuracy"] == pytest.approx(0.7)
+    # the word decides 18 of the 20 labels: a model that learned it beats the majority class's 14 by 2 rows or more
+    assert written["accuracy"] >= 0.8
+    # the scores, recomputed with scikit-learn from the model and tokenizer reloaded from disk
+    predicted, logits, config = predict_saved(out / "model", frames["test"]["text"], 32)
+    truth = [config.label2id[label] for label in frames["test"]["label"]]
+    assert written["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+    assert written["f1"] == pytest.approx(f1_score(truth, predicted, pos_label=config.label2id["positive"]))
+    assert written["eval_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, torch.tensor(truth)).item(),
+                                                 rel=1e-4)  # the loss of the test file, by the saved weights
 
 
 def test_a_run_that_learns_nothing_says_so(tmp_path, tiny_model, capsys):
