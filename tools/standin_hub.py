@@ -63,6 +63,7 @@ import hashlib
 import json
 import mimetypes
 import os
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -686,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         parser.error(f"--root {args.root} is not a folder")
+    # Ctrl-C stops it, even when started from a shell that ignores SIGINT for background jobs (Python then
+    # leaves SIGINT ignored): the rehearsal and the tests stop it that way
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     hub = serve(args.root, port=args.port, verbose=args.verbose)
     try:
         sys.stdout.write(f"Stand-in Hub serving {args.root.resolve()} at {hub.url}\n")
