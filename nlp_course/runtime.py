@@ -202,3 +202,24 @@ def mfu(tokens_per_second: float, flops_per_token_: float, peak: float | None, n
     if peak is None or not tokens_per_second:
         return None
     return tokens_per_second * flops_per_token_ / (peak * n_devices)
+
+
+def expect_duration(profile, toy: str, colab: str, colab_measured: bool = False) -> None:
+    """Say, before a long cell runs, how long it takes in this profile and in the other one.
+
+    ``toy`` is measured on a 2-core CPU; ``colab`` is an estimate for a T4 until it has been measured there
+    (``colab_measured=True``). Other profiles (``rehearsal``, ``full``) get both figures as a guide.
+
+    >>> from nlp_course.profiles import get_profile
+    >>> expect_duration(get_profile("toy"), "16 s", "about 12 min")
+    ⏱ about 16 s here (toy profile, measured on a 2-core CPU); about 12 min on Colab's T4 (colab profile, estimate)
+    """
+    name = getattr(profile, "name", profile)
+    colab_kind = "measured" if colab_measured else "estimate"
+    if name == "toy":
+        line = f"⏱ about {toy} here (toy profile, measured on a 2-core CPU); {colab} on Colab's T4 (colab profile, {colab_kind})"
+    elif name == "colab":
+        line = f"⏱ {colab} on Colab's T4 (colab profile, {colab_kind}); the toy profile takes about {toy} on a 2-core CPU"
+    else:
+        line = f"⏱ the {name} profile: no timing of its own; toy takes about {toy} on a 2-core CPU, colab {colab} on a T4 ({colab_kind})"
+    print(line)
