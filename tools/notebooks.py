@@ -13,14 +13,68 @@ after changing such a cell, and commit the result. tests/test_notebooks_clean.py
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 
 MARK = "NBVAL_CHECK_OUTPUT"
+EXECUTED = Path(__file__).resolve().parent.parent / "outputs" / "notebooks"
+
+
+def source_digest(path: Path) -> str:
+    """The SHA-256 of a notebook file: an executed copy records it, so a stale copy is recognised."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_executed(path: Path, nb: nbformat.NotebookNode, outputs: dict[int, tuple[list, float]],
+                   executed_by: str, out: Path = EXECUTED) -> Path:
+    """Write a copy of ``nb`` (read from ``path``) with the given outputs and per-cell seconds, whole or not at all.
+
+    ``outputs`` maps ``id(cell)`` of the code cells of ``nb`` to ``(outputs, seconds)``. The copy's metadata says
+    which file, profile and tool produced it (``nlp_course``: ``source_sha256``, ``profile``, ``executed_by``,
+    ``seconds``), which is what ``tools/course_site.py`` reads to decide whether it can reuse the copy.
+    """
+    executed = copy.deepcopy(nb)
+    count, total = 0, 0.0
+    for original, cell in zip(nb.cells, executed.cells, strict=True):
+        if cell.cell_type != "code" or id(original) not in outputs:
+            continue
+        cell_outputs, seconds = outputs[id(original)]
+        count += 1
+        total += seconds
+        cell.outputs = [nbformat.from_dict(o) for o in cell_outputs]
+        for o in cell.outputs:
+            if "execution_count" in o:
+                o.execution_count = count
+        cell.execution_count = count
+        cell.metadata["nlp_course"] = {"seconds": round(seconds, 2)}
+    executed.metadata["nlp_course"] = {
+        "source": path.name, "source_sha256": source_digest(path), "executed_by": executed_by,
+        "profile": os.environ.get("NLP_COURSE_PROFILE", "toy"), "seconds": round(total, 1),
+        "executed_at": datetime.now().isoformat(timespec="seconds"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / path.name
+    partial = target.with_suffix(".ipynb.partial")
+    nbformat.write(executed, partial)
+    partial.replace(target)  # never a half-written copy
+    return target
+
+
+def cell_seconds(cell: nbformat.NotebookNode) -> float:
+    """Seconds a cell took, from nbclient's timing metadata (0 when it has none)."""
+    timing = cell.metadata.get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -82,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(path.name)
                 print(f"{path.name:<40} FAILED (the copy in {args.out}/ shows how far it ran)\n{err}")
                 continue
-            nbformat.write(nb, args.out / path.name)
+            source = nbformat.read(path, as_version=4)
+            write_executed(path, source, {id(original): (cell.outputs, cell_seconds(cell)) for original, cell
+                                          in zip(source.cells, nb.cells, strict=True) if cell.cell_type == "code"},
+                           executed_by="tools/notebooks.py execute", out=args.out)
             print(f"{path.name:<40} {seconds:6.1f} s   ({os.environ['NLP_COURSE_PROFILE']} profile)")
         print(f"executed copies with outputs: {args.out}/" + (f"; failed: {', '.join(failed)}" if failed else ""))
         return 1 if failed else 0
