@@ -71,6 +71,21 @@ def test_long_prose_goes_to_the_notes_and_long_cells_to_sub_slides():
     assert printed[0].text.splitlines()[-1].startswith(f"… {30 - course_site.OUTPUT_LINES} more lines")
 
 
+def test_frozen_progress_bars_are_dropped_and_the_rest_kept():
+    cell = nbformat.v4.new_code_cell("trainer.train()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": "<progress value='1' max='3'></progress> [1/3 : < :]",
+                                                      "text/plain": "<IPython.core.display.HTML object>"}),
+        nbformat.v4.new_output("display_data", data={course_site.WIDGET: {"model_id": "x"}, "text/plain": "  0%|  | 0/52"}),
+        nbformat.v4.new_output("stream", name="stdout", text="after 120 steps: eval loss 6.35\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "t"}),
+    ]
+    nb = _notebook(cell)
+    course_site._without_widgets_and_noise(nb, keep_stderr=True)
+    assert [o.get("text", o.get("data", {}).get("text/plain")) for o in nb.cells[0].outputs] == [
+        "after 120 steps: eval loss 6.35\n", "t"]
+
+
 def test_formulas_become_mathml_and_code_spans_stay():
     nb = _notebook(nbformat.v4.new_markdown_cell(
         "Perplexity $\\text{PPL} = \\exp(-\\frac{1}{N}\\sum_i \\log p_i)$, and in display\n\n$$P(w \\mid c) = \\lambda_1 P_1$$\n\n"

@@ -161,15 +161,22 @@ def copy_assets(out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ shared
+def _live_display(output) -> bool:
+    """A progress bar shown live: a tqdm widget, or Trainer's HTML bar (``<progress>``) updated in place while it
+    runs. An executed copy may hold only its first frame (0 %, "No log"), which would mislead: drop it."""
+    data = output.get("data", {})
+    return WIDGET in data or "<progress" in data.get("text/html", "")
+
+
 def _without_widgets_and_noise(nb: nbformat.NotebookNode, keep_stderr: bool) -> None:
-    """Progress-bar widgets need a live kernel: drop them (their first frame would read 0 %)."""
+    """Progress bars need a live kernel: drop them (see ``_live_display``), and stderr on slides."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         kept = []
         for output in cell.outputs:
-            if WIDGET in output.get("data", {}):
+            if _live_display(output):
                 continue
             if output.output_type == "stream" and output.name == "stderr" and not keep_stderr:
                 continue
@@ -387,7 +394,9 @@ INDEX = """<!DOCTYPE html>
 body {{ font: 16px/1.55 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
 h1 {{ margin-bottom: 0.2em; }} table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ text-align: left; vertical-align: top; padding: 8px 10px; border-bottom: 1px solid #ddd; }}
-td.n {{ font-weight: bold; color: #8a3b12; }} td.time {{ white-space: nowrap; }} td.links a {{ display: block; white-space: nowrap; }}
+table {{ table-layout: fixed; }} th:nth-child(1) {{ width: 3em; }} th:nth-child(2) {{ width: 24%; }}
+th:nth-child(4) {{ width: 16%; }} th:nth-child(5) {{ width: 8.5em; }}
+td.n {{ font-weight: bold; color: #8a3b12; }} td.links a {{ display: block; white-space: nowrap; }}
 a {{ color: #8a3b12; }} .note {{ color: #555; font-size: 0.9em; }}
 </style></head>
 <body>
@@ -450,7 +459,7 @@ def build_site(out: Path, slides: Path) -> Path:
         deck_link = f'<a href="{os.path.relpath(deck, out)}">slides</a>' if deck.is_file() else ""
         rows.append(f'<tr><td class="n">{entry["number"]}</td><td><a href="{entry["name"]}.html">{html.escape(title)}</a></td>'
                     f'<td>{_markdown_inline(entry["teaches"])}</td>'
-                    f'<td class="time">{_format_seconds(meta["seconds"])} (toy)<br>{html.escape(entry["colab"])} (colab)</td>'
+                    f'<td class="time">toy: {_format_seconds(meta["seconds"])}<br>colab: {html.escape(entry["colab"])}</td>'
                     f'<td class="links"><a href="{colab}">open in Colab</a>{deck_link}</td></tr>')
         print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}: '{title}'")
     from datetime import date
