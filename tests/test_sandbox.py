@@ -81,13 +81,18 @@ def marked(body: str, marker: str) -> str:
 
 
 def contained(program: str, tier: str, marker: str, **options) -> sandbox.ExecutionResult:
-    """Run ``program``; it must come back within timeout + 1 s with no ``marker`` process alive by then."""
+    """Run ``program``; it must come back soon after its timeout, and no ``marker`` process may survive it.
+
+    The margins are generous on purpose: on a busy machine the kernel takes seconds to reap a few hundred
+    forked processes (and ``on_every_tier`` runs the tiers at once, with one marker). What is asserted is that
+    the run ends and nothing it started outlives it, not how fast.
+    """
     timeout = options.setdefault("timeout", HOSTILE_TIMEOUT)
     start = time.monotonic()
     try:
         result = execute(program, tier=tier, **options)
-        assert time.monotonic() - start < timeout + 1, (tier, time.monotonic() - start)
-        assert gone_by(marker, start + timeout + 1) == [], f"{tier}: processes left running"
+        assert time.monotonic() - start < timeout + 5, (tier, time.monotonic() - start)
+        assert gone_by(marker, start + timeout + 15) == [], f"{tier}: processes left running"
     finally:
         kill_all(marker)
     assert result.tier == tier and result.status in STATUSES
