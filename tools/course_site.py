@@ -382,7 +382,7 @@ def _site_page(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type == "code" and _seconds(cell) >= 2:
             cell.outputs.append(nbformat.v4.new_output("display_data", data={
-                "text/html": f'<div class="cell-time">⏱ this cell took {_format_seconds(_seconds(cell))} in the toy profile</div>',
+                "text/html": f'<div class="cell-time">this cell took {_format_seconds(_seconds(cell))} in the toy profile</div>',
                 "text/plain": f"this cell took {_format_seconds(_seconds(cell))}"}))
     return nb
 
