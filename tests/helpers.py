@@ -97,3 +97,18 @@ trained.StopOnRequest = KilledAfterSaving
     wrapper = f"import os, signal, sys\n{patch}\nfrom nlp_course.pretrain import main\nsys.exit(main(sys.argv[1:]))\n"
     assert command[1:3] == ["-m", "nlp_course.pretrain"], command[:3]
     return [command[0], "-c", wrapper, *command[3:]]
+
+
+def schedule_rates(make_scheduler, max_steps: int, lr: float) -> list[float]:
+    """The learning rate of each of ``max_steps`` optimizer steps under ``make_scheduler(optimizer)``, stepped once a
+    step: the oracle a training loop's logged rates are compared with."""
+    import torch
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = make_scheduler(optimizer)
+    rates = []
+    for _ in range(max_steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates

@@ -10,7 +10,7 @@ import datasets
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
-from helpers import fake_clm_checkpoint, killed_after_saving
+from helpers import fake_clm_checkpoint, killed_after_saving, schedule_rates
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList, get_cosine_schedule_with_warmup
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
@@ -367,14 +367,7 @@ def run_loop(out, tokenizer, texts, *, batch_size, grad_accumulation, max_steps=
 
 def schedule(max_steps, warmup=3, lr=SMALL.learning_rate):
     """The learning rate of each optimizer step: transformers' cosine schedule with warmup, stepped once per step."""
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, max_steps)
-    rates = []
-    for _ in range(max_steps):
-        rates.append(scheduler.get_last_lr()[0])
-        optimizer.step()
-        scheduler.step()
-    return rates
+    return schedule_rates(lambda optimizer: get_cosine_schedule_with_warmup(optimizer, warmup, max_steps), max_steps, lr)
 
 
 @pytest.mark.parametrize("clipped", [False, True], ids=["unclipped", "clipped"])

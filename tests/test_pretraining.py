@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import datasets
 import pytest
 import torch
-from helpers import fake_checkpoint, killed_after_saving, notebook_function
+from helpers import fake_checkpoint, killed_after_saving, notebook_function, schedule_rates
 from transformers import DataCollatorForLanguageModeling, Trainer, get_linear_schedule_with_warmup
 
 from nlp_course import mlm
@@ -358,14 +358,8 @@ def test_mask_once_masks_every_example_once_with_its_own_probabilities(tokenizer
 
 def linear_schedule(max_steps, lr):
     """The learning rate of each optimizer step: the linear schedule, 6 % warmup (rounded up), stepped once a step."""
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * max_steps), max_steps)
-    rates = []
-    for _ in range(max_steps):
-        rates.append(scheduler.get_last_lr()[0])
-        optimizer.step()
-        scheduler.step()
-    return rates
+    return schedule_rates(lambda optimizer: get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * max_steps), max_steps),
+                          max_steps, lr)
 
 
 def test_gradient_accumulation_steps_once_per_two_micro_batches(small_run):

@@ -7,19 +7,9 @@ are in ``solutions/08_solutions.ipynb``, in words, with the numbers measured at 
 from __future__ import annotations
 
 from nlp_course.exercises import Wrong, exercise
+from nlp_course.exercises.answers import call as _call
 from nlp_course.exercises.answers import expect_function as _function
 from nlp_course.exercises.answers import kind as _kind
-
-
-def _call(fn, name: str, shown_args: str, *args):
-    try:
-        result = fn(*args)
-    except Exception as err:  # the learner's code: any error becomes a sentence
-        raise Wrong(f"{name}({shown_args}) raised {type(err).__name__}: {err}") from None
-    if result is None:
-        raise Wrong(f"not answered yet: {name}({shown_args}) returned None. Write the body of {name} in place of "
-                    "the ... and return the result.")
-    return result
 
 
 def _vector(result, name: str, shown_args: str, size: int, what: str):
@@ -51,7 +41,7 @@ def _(answer) -> str:
     results = {}
     for temperature in (1.0, 0.5, 2.0, 0.7):
         shown = f"{_show(logits)}, {temperature}"
-        got = _vector(_call(answer, "with_temperature", shown, logits.clone(), temperature), "with_temperature",
+        got = _vector(_call(answer, "with_temperature", (logits.clone(), temperature), shown), "with_temperature",
                       shown, 4, "probabilities")
         right = torch.softmax(logits.double() / temperature, dim=-1)
         total = float(got.sum())
@@ -115,7 +105,7 @@ def _(answer) -> str:
              (realistic, 0.9))
     for probs, p in cases:
         shown = (_show(probs) if len(probs) < 10 else f"<{len(probs)} probabilities>") + f", {p}"
-        got = _ids(_call(answer, "top_p_tokens", shown, probs.clone(), p), "top_p_tokens", shown, len(probs))
+        got = _ids(_call(answer, "top_p_tokens", (probs.clone(), p), shown), "top_p_tokens", shown, len(probs))
         right = _nucleus(probs, p)
         if got == right:
             continue
