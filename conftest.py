@@ -22,6 +22,11 @@ import pytest
 os.environ.setdefault("NLP_COURSE_PROFILE", "toy")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# one CPU thread per process (this one, the kernels, the training runs the tests start). torch's OpenMP
+# threads spin while they wait for each other, so beside another busy program a 2-thread run of these tiny
+# models crawls: on a 2-core machine with one busy loop beside it, nbval on notebook 05 took over 240 s
+# with torch's default 2 threads and 56 s with one (52 s and 59 s with the machine to itself)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # plots: Agg in this process; the kernels nbval starts keep ipykernel's inline backend, so that the executed
 # notebooks written below carry their plots, as a learner's do
 matplotlib.use("Agg")
