@@ -306,6 +306,11 @@ def run_clm(config: RunConfig) -> dict:
         finish_run(config.output_dir, save_final, metrics,
                    shown={k: v for k, v in metrics.items() if k not in ("evaluations", "first_batch_digests")})
     accelerator.wait_for_everyone()
+    # Free the DDP wrapper while the process group is still registered, then close the group. Otherwise the
+    # wrapper's reducer is the group's last owner when this function returns, and torch's gloo group, destroyed
+    # from there, joins its threads holding the GIL while one of them needs the GIL to free a gathered tensor:
+    # under load, a process of a two-process run hung that way after writing its results.
+    model, optimizer, scheduler = accelerator.free_memory(model, optimizer, scheduler)  # also runs the garbage collector
     accelerator.end_training()  # closes the trackers and the process group
     return metrics
 

@@ -2,6 +2,8 @@
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,3 +114,23 @@ def schedule_rates(make_scheduler, max_steps: int, lr: float) -> list[float]:
         optimizer.step()
         scheduler.step()
     return rates
+
+
+def torchrun(command: list[str], env: dict, nproc: int = 2, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a course command (``[python, -m, module, ...]``) under ``torchrun --standalone``. On a timeout torchrun and
+    every process under it are killed (``subprocess.run`` would kill torchrun only, and torchrun starts each worker
+    in a session of its own, so a hung worker would outlive the test and hold its pipes open), and the test fails
+    saying so."""
+    import psutil
+
+    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+                                "--standalone", *command[1:]], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for child in [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]:
+            child.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"torchrun did not finish in {timeout} s (its processes were killed): {stderr[-3000:]}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -10,7 +10,7 @@ import datasets
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
-from helpers import fake_clm_checkpoint, killed_after_saving, schedule_rates
+from helpers import fake_clm_checkpoint, killed_after_saving, schedule_rates, torchrun
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList, get_cosine_schedule_with_warmup
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
@@ -468,9 +468,7 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path):
 
 def test_two_processes_with_torchrun_see_different_data(tmp_path):
     command, env = cli("--output-dir", str(tmp_path / "ddp"), "--max-steps", "6", "--save-steps", "6")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--standalone", *command[1:]]
-    done = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=600)
+    done = torchrun(command, env)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 6

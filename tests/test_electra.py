@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from helpers import killed_after_saving, notebook_function
+from helpers import killed_after_saving, notebook_function, torchrun
 from sklearn.metrics import roc_auc_score
 from transformers import AutoModelForSequenceClassification, ElectraForPreTraining, pipeline, set_seed
 
@@ -300,8 +300,7 @@ def test_kill_and_resume_ends_where_the_uninterrupted_run_ends(tmp_path):
 def test_two_processes_with_torchrun(tmp_path):
     command, env = cli("--output-dir", str(tmp_path / "ddp"), "--max-steps", "4", "--save-steps", "4",
                        "--eval-steps", "4")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", *command[1:]]
-    done = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=600)
+    done = torchrun(command, env)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 4

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import datasets
 import pytest
 import torch
-from helpers import fake_checkpoint, killed_after_saving, notebook_function, schedule_rates
+from helpers import fake_checkpoint, killed_after_saving, notebook_function, schedule_rates, torchrun
 from transformers import DataCollatorForLanguageModeling, Trainer, get_linear_schedule_with_warmup
 
 from nlp_course import mlm
@@ -213,9 +213,7 @@ def test_resume_after_a_kill_ends_where_the_uninterrupted_run_ends(tmp_path, cap
 
 def test_two_processes_with_torchrun(tmp_path):
     command, env = cli("--output-dir", str(tmp_path / "ddp"), "--max-steps", "6", "--save-steps", "6")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--standalone", *command[1:]]
-    done = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=600)
+    done = torchrun(command, env)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 6
