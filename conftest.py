@@ -9,7 +9,10 @@ Three more things happen here:
   each cell took, to ``outputs/notebooks/`` (as ``tools/notebooks.py execute`` does), so that the slides
   and the site (``tools/course_site.py``) are built from the run the tests just checked, not a second one;
 - tests marked ``site`` (they build the slides and the site and open them in a browser) run last, after
-  nbval has executed the notebooks.
+  nbval has executed the notebooks;
+- under pytest-xdist (the README's test command runs two workers), every notebook, every solutions
+  notebook and ``tests/test_site.py`` go to one worker, which runs them in the order above, while the
+  other tests are shared out one by one.
 """
 
 import os
@@ -66,3 +69,23 @@ def pytest_runtest_makereport(item, call):
         write_executed(Path(str(item.fspath)), item.parent.nb,
                        {id(cell_item.cell): (cell_item.test_outputs or [], seconds) for cell_item, seconds, _ in run["cells"]},
                        executed_by="nbval")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``-n``: the notebooks, the solutions and the site checks as one unit of work, each other test as one.
+
+    A notebook's cells share one kernel, later notebooks reuse what earlier ones saved, and the site is built
+    from the executed notebooks, so these must run in one worker, in collection order. (xdist's own
+    ``--dist loadgroup`` cannot do it here: it renames test ids, which pytest 9.2 no longer lets a plugin do.)
+    Only the default distribution is changed: ``--dist loadfile`` and the others work as documented.
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.endswith(".ipynb") or path == "tests/test_site.py" else nodeid
+
+    return NotebooksTogether(config, log)

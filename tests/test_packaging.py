@@ -48,5 +48,5 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     awk_program = re.search(r"test_command=\$\(awk '([^']+)' README.md\)", ci).group(1)
     extracted = subprocess.run(["awk", awk_program, "README.md"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert extracted.stdout.strip() == shown == "ruff check . && python -m pytest"
+    assert extracted.stdout.strip() == shown == "ruff check . && python -m pytest -n 2"
     assert 'bash -euo pipefail -c "$test_command"' in ci
