@@ -71,6 +71,7 @@ def pytest_runtest_makereport(item, call):
                        executed_by="nbval")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it installed (or with -p no:xdist) never called
 def pytest_xdist_make_scheduler(config, log):
     """With ``-n``: the notebooks, the solutions and the site checks as one unit of work, each other test as one.
 

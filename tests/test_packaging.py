@@ -50,3 +50,14 @@ def test_ci_runs_the_readme_test_command():
     extracted = subprocess.run(["awk", awk_program, "README.md"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert extracted.stdout.strip() == shown == "ruff check . && python -m pytest -n 2"
     assert 'bash -euo pipefail -c "$test_command"' in ci
+
+
+def test_the_tests_also_run_without_xdist():
+    """conftest.py's scheduler hook belongs to pytest-xdist: pytest without it must still start."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "--collect-only", "-q", "tests/test_packaging.py"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "test_the_tests_also_run_without_xdist" in run.stdout
