@@ -130,7 +130,10 @@ def torchrun(command: list[str], env: dict, nproc: int = 2, timeout: int = 600) 
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         for child in [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]:
-            child.kill()
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:  # ended between the listing and the kill
+                pass
         stdout, stderr = process.communicate()
         raise AssertionError(f"torchrun did not finish in {timeout} s (its processes were killed): {stderr[-3000:]}") from None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
